@@ -1,0 +1,199 @@
+"""SQLAlchemy 2 models: sync runs, studies (current state), every distinct version, locations and search matches.
+
+Portable SQL only (SQLite today, PostgreSQL through the same URL later). Multi-valued fields are JSON arrays.
+Constraint names follow one naming convention so Alembic batch migrations can find them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive values; we put the zone back)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SyncRun(Base):
+    """One `trialfinder sync`: when, how, what the API said its data version was, and what happened."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental
+    api_version: Mapped[str | None] = mapped_column(String(32))
+    data_timestamp: Mapped[str | None] = mapped_column(String(32))
+    since_date: Mapped[str | None] = mapped_column(String(10))  # incremental window start (LastUpdatePostDate)
+    newest_update_posted: Mapped[str | None] = mapped_column(String(10))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    studies_seen: Mapped[int] = mapped_column(Integer, default=0)
+    studies_new: Mapped[int] = mapped_column(Integer, default=0)
+    studies_changed: Mapped[int] = mapped_column(Integer, default=0)
+    studies_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    studies_removed: Mapped[int] = mapped_column(Integer, default=0)
+    search_counts: Mapped[dict[str, Any] | None]  # {search: {"total": countTotal, "seen": n}}
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncLock(Base):
+    """At most one row: the sync that holds the ingest lock (see store.acquire_lock)."""
+
+    __tablename__ = "sync_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid
+    started_at: Mapped[dt.datetime]
+
+
+class Study(Base):
+    """The current state of one study, flattened for filtering and export, plus its current raw record."""
+
+    __tablename__ = "studies"
+
+    nct_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    brief_title: Mapped[str | None] = mapped_column(Text)
+    official_title: Mapped[str | None] = mapped_column(Text)
+    acronym: Mapped[str | None] = mapped_column(String(100))
+    overall_status: Mapped[str | None] = mapped_column(String(40), index=True)
+    status_verified_date: Mapped[str | None] = mapped_column(String(10))
+    why_stopped: Mapped[str | None] = mapped_column(Text)
+    study_type: Mapped[str | None] = mapped_column(String(40))
+    phases: Mapped[list[Any]]
+    conditions: Mapped[list[Any]]
+    keywords: Mapped[list[Any]]
+    interventions: Mapped[list[Any]]  # [{"type": "DRUG", "name": "...", "other_names": [...]}]
+    sponsor: Mapped[str | None] = mapped_column(Text)
+    sponsor_class: Mapped[str | None] = mapped_column(String(40))
+    start_date: Mapped[str | None] = mapped_column(String(10))
+    start_date_type: Mapped[str | None] = mapped_column(String(16))
+    start_date_sort: Mapped[dt.date | None] = mapped_column(Date)
+    primary_completion_date: Mapped[str | None] = mapped_column(String(10))
+    primary_completion_date_type: Mapped[str | None] = mapped_column(String(16))
+    primary_completion_date_sort: Mapped[dt.date | None] = mapped_column(Date)
+    completion_date: Mapped[str | None] = mapped_column(String(10))
+    completion_date_type: Mapped[str | None] = mapped_column(String(16))
+    completion_date_sort: Mapped[dt.date | None] = mapped_column(Date)
+    first_posted: Mapped[str | None] = mapped_column(String(10))
+    results_first_posted: Mapped[str | None] = mapped_column(String(10))
+    last_update_posted: Mapped[str | None] = mapped_column(String(10), index=True)
+    enrollment: Mapped[int | None] = mapped_column(Integer)
+    enrollment_type: Mapped[str | None] = mapped_column(String(16))
+    sex: Mapped[str | None] = mapped_column(String(16))
+    min_age: Mapped[str | None] = mapped_column(String(40))
+    min_age_years: Mapped[float | None] = mapped_column(Float)
+    max_age: Mapped[str | None] = mapped_column(String(40))
+    max_age_years: Mapped[float | None] = mapped_column(Float)
+    std_ages: Mapped[list[Any]]
+    healthy_volunteers: Mapped[bool | None] = mapped_column(Boolean)
+    has_results: Mapped[bool] = mapped_column(Boolean, default=False)
+    brief_summary: Mapped[str | None] = mapped_column(Text)
+    eligibility_criteria: Mapped[str | None] = mapped_column(Text)
+    raw_json: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    last_changed: Mapped[dt.datetime]
+    removed_at: Mapped[dt.datetime | None]
+    removed_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class StudyVersion(Base):
+    """One distinct content of one study: written only when the canonical hash changes."""
+
+    __tablename__ = "study_versions"
+    __table_args__ = (Index("ix_study_versions_nct_id_id", "nct_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nct_id: Mapped[str] = mapped_column(String(16))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw_json: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+    last_update_posted: Mapped[str | None] = mapped_column(String(10))
+    recorded_at: Mapped[dt.datetime]
+
+
+class StudyLocation(Base):
+    """One site of a study as it currently stands (replaced whenever the study changes)."""
+
+    __tablename__ = "study_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nct_id: Mapped[str] = mapped_column(ForeignKey("studies.nct_id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    facility: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str | None] = mapped_column(String(200))
+    zip: Mapped[str | None] = mapped_column(String(40))
+    country: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str | None] = mapped_column(String(40))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    contacts: Mapped[list[Any]]
+
+
+class StudySearch(Base):
+    """Which configured search found which study, and when it first and last did."""
+
+    __tablename__ = "study_searches"
+
+    nct_id: Mapped[str] = mapped_column(ForeignKey("studies.nct_id"), primary_key=True)
+    search_name: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    first_seen_run: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+    last_seen_run: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core `Table` behind a model, typed for set-based SQL."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
