@@ -1,0 +1,147 @@
+"""The `trialfinder` command line (click). Each command loads the config, opens the database and calls one module.
+
+Exit codes: 0 done; 1 the work failed (e.g. the API kept failing; nothing was changed); 2 bad input or config;
+3 another sync is running.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .db import open_database
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+
+
+@dataclass
+class AppContext:
+    """What every command gets: the config path given, and the loaded config and engine on first use."""
+
+    config_path: str | None
+    _config: Config | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        """The loaded config; a bad one ends the command with a one-line error and exit 2."""
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                fail(str(exc), EXIT_USAGE)
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine, schema upgraded to head."""
+        if self._engine is None:
+            try:
+                self._engine = open_database(self.config.database.url)
+            except Exception as exc:  # a bad URL or unreadable file: say so in one line
+                fail(f"cannot open the database {self.config.database.url}: {exc}", EXIT_FAILED)
+        return self._engine
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print `trialfinder: error: <message>` on stderr (one line) and exit with `code`."""
+    click.echo(f"trialfinder: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("urllib3", "alembic", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the command like Ctrl-C: the running transaction rolls back."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "--config", "config_path", metavar="PATH", envvar="TRIALFINDER_CONFIG",
+    help="config.toml to use [default: $TRIALFINDER_CONFIG, else ./config.toml if present, else built-in defaults]",
+)  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bar or summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging (HTTP retries, SQL migrations).")
+@click.version_option(__version__, prog_name="trialfinder")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool) -> None:
+    """trialfinder: find and follow WHIM syndrome, CXCR4 and mavorixafor trials from ClinicalTrials.gov.
+
+    Data flows one way: `sync` pulls studies from the ClinicalTrials.gov API v2 into the database (keeping every
+    version); the other commands read only the database. Point it at another API with TRIALFINDER_API_URL or
+    [api] base_url, and at another database with TRIALFINDER_DATABASE_URL or [database] url.
+    """
+    _setup_logging(quiet, verbose)
+    ctx.obj = AppContext(config_path)
+    ctx.meta["quiet"] = quiet
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Full reconcile: fetch every study and mark the ones no longer found.")
+@click.pass_context
+def sync(ctx: click.Context, full: bool) -> None:
+    """Pull the configured searches from ClinicalTrials.gov into the database.
+
+    Incremental (only studies updated since the last successful run, minus [sync] overlap_days) when a previous
+    run succeeded, else full. Shows a progress bar on a terminal and ends with a one-line summary. The run is one
+    transaction: if it fails, the database is as it was. Exit 3 if another sync is running.
+    """
+    from .store import SyncBusy
+    from .sync import SyncFailed, run_sync
+
+    app: AppContext = ctx.obj
+    quiet = bool(ctx.meta.get("quiet"))
+    _stop_on_sigterm()
+    try:
+        result = run_sync(app.config, app.engine, full=full, progress=False if quiet else None)
+    except SyncBusy as exc:
+        fail(str(exc), EXIT_BUSY)
+    except SyncFailed as exc:
+        fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        fail("sync interrupted; nothing was changed", 130)
+    if not quiet:
+        click.echo(result.summary())
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the last runs, study counts per search and status, and the ClinicalTrials.gov data timestamp."""
+    from .status import status_report
+
+    app: AppContext = ctx.obj
+    with app.engine.connect() as conn:
+        click.echo(status_report(app.config, conn))
+
+
+def run(argv: list[str] | None = None, **kwargs: Any) -> int:
+    """Run the CLI in-process and return its exit code (for tests)."""
+    try:
+        main.main(args=argv, prog_name="trialfinder", standalone_mode=False, **kwargs)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0

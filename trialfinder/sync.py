@@ -1,0 +1,225 @@
+"""One sync run: every configured search, page by page, into the database in a single transaction.
+
+Full runs reconcile (studies no search finds any more are marked removed, after asking the API about each);
+incremental runs add `AREA[LastUpdatePostDate]RANGE[<newest stored date - overlap>,MAX]` to every search.
+If anything fails, the transaction rolls back, so studies, versions, locations and matches are as before the run;
+only the sync_runs row remains, marked failed with the error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from tqdm import tqdm
+
+from .client import ApiClient, ApiError
+from .config import Config, SearchConfig
+from .store import (
+    Candidate,
+    Change,
+    StudyWriter,
+    finish_run,
+    last_succeeded_run,
+    newest_update_posted,
+    start_run,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+# Checking each missing study one by one costs a request (and min_interval_s) each; past this many the run
+# marks them removed without asking, e.g. after a search was deleted from the config.
+MAX_REMOVAL_CHECKS = 50
+
+ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
+
+
+class SyncFailed(Exception):
+    """The sync run failed and was rolled back; the message says why."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """The outcome of a run, for the one-line summary."""
+
+    run_id: int
+    mode: str
+    seen: int
+    new: int
+    changed: int
+    unchanged: int
+    removed: int
+    requests: int
+    seconds: float
+
+    def summary(self) -> str:
+        """`sync full: 48 studies seen, 3 new, 2 changed, 43 unchanged, 0 removed; 4 requests; 2.1 s`."""
+        return (
+            f"sync {self.mode}: {self.seen} studies seen, {self.new} new, {self.changed} changed, "
+            f"{self.unchanged} unchanged, {self.removed} removed; {self.requests} requests; {self.seconds:.1f} s"
+        )
+
+
+def choose_mode(engine: Engine, full: bool) -> tuple[str, str | None]:
+    """('full', None), or ('incremental', since-date) when a previous run succeeded and `full` is not asked."""
+    if full:
+        return "full", None
+    with engine.connect() as conn:
+        if last_succeeded_run(conn) is None:
+            return "full", None
+        newest = newest_update_posted(conn)
+    if not newest:
+        return "full", None
+    return "incremental", newest
+
+
+def incremental_params(search: SearchConfig, since: str) -> dict[str, str]:
+    """The search's parameters ANDed with the LastUpdatePostDate window (through filter.advanced)."""
+    clause = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
+    params = dict(search.params)
+    existing = params.get("filter.advanced")
+    params["filter.advanced"] = f"({existing}) AND {clause}" if existing else clause
+    return params
+
+
+def run_sync(
+    config: Config,
+    engine: Engine,
+    *,
+    full: bool = False,
+    progress: bool | None = None,
+    client: ApiClient | None = None,
+    handlers: Sequence[ChangeHandler] = (),
+) -> SyncResult:
+    """Run one sync; raises SyncBusy if another runs, SyncFailed (after rolling back) if this one fails.
+
+    `progress`: None shows tqdm bars only when stderr is a terminal. `handlers` see every page's changes inside
+    the run's transaction (change events hook in here).
+    """
+    started = time.monotonic()
+    mode, newest = choose_mode(engine, full)
+    since = None
+    if newest is not None:
+        since = (dt.date.fromisoformat(newest[:10]) - dt.timedelta(days=config.sync.overlap_days)).isoformat()
+    run_id = start_run(engine, mode)
+    api = client or ApiClient(config.api)
+    now = utcnow()
+    writer: StudyWriter | None = None
+    version: dict[str, Any] = {}
+    try:
+        version = api.version()
+        with engine.begin() as conn:
+            writer = StudyWriter(conn, run_id, now)
+            for search in config.searches:
+                params = incremental_params(search, since) if since else dict(search.params)
+                _sync_search(api, writer, search, params, progress, handlers)
+            if mode == "full":
+                removed = writer.mark_removed(_removal_reasons(api, writer.missing_ids()))
+                _notify(handlers, conn, run_id, removed)
+            newest_after = newest_update_posted(conn)
+    except BaseException as exc:
+        reason = _describe(exc)
+        finish_run(engine, run_id, status="failed", values={
+            "error": reason, "requests": api.requests_made, "since_date": since, **_version_values(version)})
+        if client is None:
+            api.close()
+        if isinstance(exc, Exception):
+            raise SyncFailed(f"sync failed, nothing was changed: {reason}") from exc
+        raise
+    if client is None:
+        api.close()
+    assert writer is not None
+    counts = writer.counts
+    finish_run(engine, run_id, status="succeeded", values={
+        "requests": api.requests_made, "since_date": since, "newest_update_posted": newest_after,
+        "studies_seen": counts.seen, "studies_new": counts.new, "studies_changed": counts.changed,
+        "studies_unchanged": counts.unchanged, "studies_removed": counts.removed,
+        "search_counts": counts.per_search, **_version_values(version),
+    })  # fmt: skip
+    return SyncResult(
+        run_id, mode, counts.seen, counts.new, counts.changed, counts.unchanged, counts.removed,
+        api.requests_made, time.monotonic() - started,
+    )  # fmt: skip
+
+
+def _sync_search(
+    api: ApiClient,
+    writer: StudyWriter,
+    search: SearchConfig,
+    params: dict[str, str],
+    progress: bool | None,
+    handlers: Sequence[ChangeHandler],
+) -> None:
+    seen = 0
+    total: int | None = None
+    with tqdm(desc=search.name, unit=" studies", disable=None if progress is None else not progress,
+              leave=False) as bar:  # fmt: skip
+        for page in api.iter_pages(params):
+            if total is None and page.total_count is not None:
+                total = page.total_count
+                bar.total = total
+                bar.refresh()
+            changes = writer.write_page(search.name, _candidates(page.studies, search.name))
+            _notify(handlers, writer.conn, writer.run_id, changes)
+            seen += len(page.studies)
+            bar.update(len(page.studies))
+    writer.counts.per_search[search.name] = {"total": total, "seen": seen}
+    log.info("search %s: %d studies (API total %s)", search.name, seen, total)
+
+
+def _candidates(records: list[Any], search_name: str) -> list[Candidate]:
+    out = []
+    for record in records:
+        try:
+            out.append(Candidate.of(record))
+        except (ValueError, AttributeError) as exc:
+            # A record without an NCT id cannot be stored or compared; it is logged, never silently dropped.
+            log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)
+    return out
+
+
+def _removal_reasons(api: ApiClient, missing: list[str]) -> dict[str, str]:
+    """Why each study no search found any more is gone: deleted (404), merged into another id (301), or moved."""
+    if len(missing) > MAX_REMOVAL_CHECKS:
+        log.warning("%d studies no longer found; marking them removed without checking each", len(missing))
+        return dict.fromkeys(missing, "no longer found by the searches")
+    reasons = {}
+    for nct_id in missing:
+        try:
+            record = api.get_study(nct_id)
+        except ApiError as exc:
+            log.warning("could not check %s: %s", nct_id, exc)
+            record = {}
+        if record is None:
+            reasons[nct_id] = "no longer on ClinicalTrials.gov"
+            continue
+        current_id = (record.get("protocolSection") or {}).get("identificationModule", {}).get("nctId")
+        if current_id and current_id != nct_id:
+            reasons[nct_id] = f"now listed as {current_id}"
+        else:
+            reasons[nct_id] = "no longer found by the searches"
+    return reasons
+
+
+def _notify(handlers: Sequence[ChangeHandler], conn: Connection, run_id: int, changes: Sequence[Change]) -> None:
+    if changes:
+        for handler in handlers:
+            handler(conn, run_id, changes)
+
+
+def _version_values(version: dict[str, Any]) -> dict[str, Any]:
+    return {"api_version": version.get("apiVersion"), "data_timestamp": version.get("dataTimestamp")}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, SystemExit):
+        return "stopped by a signal"
+    return str(exc) or type(exc).__name__
