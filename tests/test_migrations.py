@@ -1,0 +1,23 @@
+"""Alembic: upgrading an empty database to head gives exactly the models' schema; a second open is a no-op."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from trialfinder.db import head_revision, open_database
+from trialfinder.models import Base
+
+
+def test_upgrade_from_empty_to_head_equals_the_models(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    engine = open_database(url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert context.get_current_revision() == head_revision(url)
+    assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+    open_database(url)  # already at head: nothing to do, nothing fails
