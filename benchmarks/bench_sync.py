@@ -1,0 +1,177 @@
+"""Sync benchmark: a fake ClinicalTrials.gov API (separate process) serving N real-shaped synthetic studies.
+
+Measured in one run, each phase in its own child process so its peak RSS is its own:
+  baseline     download the same pages, json-parse, insert raw JSON into SQLite in one transaction
+  first        `run_sync(full=True)` into an empty database
+  resync-full  the same again, nothing changed (every page downloaded, hashed, compared)
+  resync-incr  the default `sync` on an unchanged world (incremental window)
+  first-double the first sync at 2N, to show peak memory does not grow with N
+Prints studies/s, ratios to the baseline, requests against ceil(n/page_size) per search + 1, and peak RSS.
+
+    python benchmarks/bench_sync.py [--studies 5000] [--page-size 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def serve(n: int, extra_changes: int = 0) -> None:
+    """Child: serve a world of n studies and print the base URL; runs until stdin closes."""
+    from tests.fakeapi import FakeCtGov
+    from tests.worldgen import make_study
+
+    api = FakeCtGov().start()
+    api.put_many(make_study(i) for i in range(n))
+    print(api.base_url, flush=True)
+    sys.stdin.read()
+    api.stop()
+
+
+def config_for(base_url: str, db: str, page_size: int) -> Any:
+    from trialfinder.config import Config, load_config
+
+    base: Config = load_config(environ={"TRIALFINDER_API_URL": base_url, "TRIALFINDER_DATABASE_URL": f"sqlite:///{db}"})
+    return dataclasses.replace(base, api=dataclasses.replace(base.api, page_size=page_size, min_interval_s=0.0))
+
+
+def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
+    """Child: run one phase and report seconds, studies, requests and peak RSS (KiB) as JSON."""
+    config = config_for(base_url, db, page_size)
+    started = time.perf_counter()
+    if name == "baseline":
+        studies, requests_made = _baseline(config, db)
+    else:
+        from trialfinder.db import open_database
+        from trialfinder.sync import run_sync
+
+        engine = open_database(config.database.url)
+        started = time.perf_counter()
+        result = run_sync(config, engine, full=name != "resync-incr", progress=False)
+        studies, requests_made = result.seen, result.requests
+    seconds = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "studies": studies, "requests": requests_made, "rss_kib": rss}
+
+
+def _baseline(config: Any, db: str) -> tuple[int, int]:
+    import requests
+
+    session = requests.Session()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE raw (nct_id TEXT, body TEXT)")
+    studies = requests_made = 0
+    with conn:
+        session.get(config.api.base_url + "/version", timeout=60)
+        requests_made += 1
+        for search in config.searches:
+            token = None
+            while True:
+                params = {**search.params, "pageSize": config.api.page_size, "countTotal": "true", "format": "json"}
+                if token:
+                    params["pageToken"] = token
+                page = json.loads(session.get(config.api.base_url + "/studies", params=params, timeout=60).content)
+                requests_made += 1
+                rows = [
+                    (s["protocolSection"]["identificationModule"]["nctId"], json.dumps(s)) for s in page["studies"]
+                ]
+                conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
+                studies += len(rows)
+                token = page.get("nextPageToken")
+                if not token:
+                    break
+    return studies, requests_made
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def start_server(n: int) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
+
+def expected_requests(base_url: str, page_size: int) -> tuple[int, dict[str, int]]:
+    import requests
+
+    from trialfinder.config import DEFAULT_SEARCHES
+
+    totals = {}
+    for search in DEFAULT_SEARCHES:
+        body = requests.get(base_url + "/studies", params={**search.params, "countTotal": "true", "pageSize": "1"},
+                            timeout=60).json()  # fmt: skip
+        totals[search.name] = body["totalCount"]
+    return sum(max(1, math.ceil(t / page_size)) for t in totals.values()) + 1, totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", type=int, default=5000, help="studies in the fake world (default 5000)")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("PHASE", "URL", "DB", "PAGE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        return serve(args.serve)
+    if args.child:
+        name, url, db, page = args.child
+        print(json.dumps(phase(name, url, db, int(page))))
+        return None
+
+    n, page_size = args.studies, args.page_size
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(n)
+        try:
+            want, totals = expected_requests(url, page_size)
+            results["baseline"] = run_child("baseline", url, f"{tmp}/baseline.db", str(page_size))
+            for name in ("first", "resync-full", "resync-incr"):
+                results[name] = run_child(name, url, f"{tmp}/tf.db", str(page_size))
+        finally:
+            server.communicate("")
+        small = 2 * n
+        server, url = start_server(small)
+        try:
+            results["first-double"] = run_child("first", url, f"{tmp}/small.db", str(page_size))
+        finally:
+            server.communicate("")
+
+    base_rate = results["baseline"]["studies"] / results["baseline"]["seconds"]
+    print(f"trialfinder sync benchmark: N={n} studies, page_size={page_size}, searches={totals}")
+    print(f"{'phase':<13} {'studies':>8} {'seconds':>8} {'studies/s':>10} {'vs baseline':>11} {'requests':>8} "
+          f"{'peak RSS':>10}")  # fmt: skip
+    for name, r in results.items():
+        rate = r["studies"] / r["seconds"] if r["seconds"] else float("inf")
+        print(f"{name:<13} {r['studies']:>8} {r['seconds']:>8.2f} {rate:>10.0f} {rate / base_rate:>10.2f}x "
+              f"{r['requests']:>8} {r['rss_kib'] / 1024:>8.1f} MB")  # fmt: skip
+    first, full = results["first"], results["resync-full"]
+    print(f"first sync vs raw baseline: {first['studies'] / first['seconds'] / base_rate:.2f}x (target >= 1.0)")
+    print(f"unchanged full re-sync speed-up over first sync: {first['seconds'] / full['seconds']:.2f}x (target >= 3)")
+    print(f"requests, first sync: {first['requests']} (target ceil(n/page_size) per search + 1 = {want})")
+    print(f"peak RSS, first sync at N={n}: {first['rss_kib'] / 1024:.1f} MB; at N={small}: "
+          f"{results['first-double']['rss_kib'] / 1024:.1f} MB (ratio "
+          f"{first['rss_kib'] / results['first-double']['rss_kib']:.2f}, target ~1: one page at a time)")  # fmt: skip
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install trialfinder into ./.venv (or reuse it) and run the main job with ./config.toml.
+# Extra arguments go to `trialfinder`, e.g. `scripts/run.sh status`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q .
+if [ "$#" -eq 0 ]; then set -- sync; fi
+exec "$VENV/bin/trialfinder" --config config.toml "$@"
