@@ -23,9 +23,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table instead
         compare_type=True,
-        include_name=lambda name, type_, _parent: (
-            not (type_ == "table" and name and name.startswith("apscheduler"))
-        ),
+        include_name=lambda name, type_, _parent: not (type_ == "table" and name and name.startswith("apscheduler")),
     )
 
 

@@ -71,6 +71,15 @@ class SyncConfig:
     overlap_days: int = 1
 
 
+@dataclass(frozen=True)
+class SiteConfig:
+    """[site]: where the static site (with its feeds and exports) is written and where it is published."""
+
+    out_dir: str = "site"
+    public_url: str = ""
+    title: str = "WHIM syndrome & CXCR4 trial finder"
+
+
 DEFAULT_SEARCHES = (
     SearchConfig(
         name="whim",
@@ -97,6 +106,7 @@ class Config:
     searches: tuple[SearchConfig, ...] = DEFAULT_SEARCHES
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: Path | None = None
 
@@ -114,7 +124,7 @@ class Config:
 
 
 # Sections made of plain keys. Later features add theirs here; `Config` gets a field of the same name.
-SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig}
+SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig, "site": SiteConfig}
 
 ENV_OVERRIDES = {
     "TRIALFINDER_API_URL": ("api", "base_url"),

@@ -197,3 +197,21 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+class ChangeEvent(Base):
+    """One field-level change found by diffing a study's previous and new version (or its appearance/removal)."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_nct_id_id", "nct_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # grows with time: subscribers' cursors use it
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    nct_id: Mapped[str] = mapped_column(ForeignKey("studies.nct_id"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("study_versions.id"))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    field_path: Mapped[str | None] = mapped_column(Text)
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    detected_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_update_posted: Mapped[str | None] = mapped_column(String(10))

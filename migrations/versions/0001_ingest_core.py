@@ -70,9 +70,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("nct_id", name=op.f("pk_studies")),
     )
     with op.batch_alter_table("studies", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_studies_last_update_posted"), ["last_update_posted"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_studies_last_update_posted"), ["last_update_posted"], unique=False)
         batch_op.create_index(batch_op.f("ix_studies_overall_status"), ["overall_status"], unique=False)
 
     op.create_table(
@@ -118,9 +116,7 @@ def upgrade() -> None:
         sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("lon", sa.Float(), nullable=True),
         sa.Column("contacts", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["nct_id"], ["studies.nct_id"], name=op.f("fk_study_locations_nct_id_studies")
-        ),
+        sa.ForeignKeyConstraint(["nct_id"], ["studies.nct_id"], name=op.f("fk_study_locations_nct_id_studies")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_study_locations")),
     )
     with op.batch_alter_table("study_locations", schema=None) as batch_op:
@@ -139,9 +135,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["last_seen_run"], ["sync_runs.id"], name=op.f("fk_study_searches_last_seen_run_sync_runs")
         ),
-        sa.ForeignKeyConstraint(
-            ["nct_id"], ["studies.nct_id"], name=op.f("fk_study_searches_nct_id_studies")
-        ),
+        sa.ForeignKeyConstraint(["nct_id"], ["studies.nct_id"], name=op.f("fk_study_searches_nct_id_studies")),
         sa.PrimaryKeyConstraint("nct_id", "search_name", name=op.f("pk_study_searches")),
     )
     with op.batch_alter_table("study_searches", schema=None) as batch_op:
@@ -156,9 +150,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("last_update_posted", sa.String(length=10), nullable=True),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["sync_runs.id"], name=op.f("fk_study_versions_run_id_sync_runs")
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["sync_runs.id"], name=op.f("fk_study_versions_run_id_sync_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_study_versions")),
     )
     with op.batch_alter_table("study_versions", schema=None) as batch_op:

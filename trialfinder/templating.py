@@ -1,0 +1,74 @@
+"""The one Jinja2 Environment: templates from templates/, autoescape on for .html/.xml, every filter registered here.
+
+ClinicalTrials.gov text fields are Markdown: the `markdown` filter renders them with markdown-it-py with raw HTML
+off (markdown-it escapes the text and refuses javascript:/data: links), so API text is never marked safe as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from . import wording
+from .resources import templates_dir
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown(text: str | None) -> Markup:
+    """Markdown from a record -> HTML, with raw HTML in the source shown as text."""
+    if not text:
+        return Markup("")
+    return Markup(_markdown().render(text))  # noqa: S704 - markdown-it with html=False escapes all source text
+
+
+def human_date(value: Any) -> str:
+    """'2019-06' -> 'June 2019', '2019-06-30' -> '30 June 2019', a datetime -> '23 Nov 2026 15:30 UTC'."""
+    if value is None or value == "":
+        return "not given"
+    if isinstance(value, dt.datetime):
+        return f"{value.astimezone(dt.UTC):%d %b %Y %H:%M} UTC".lstrip("0")
+    if isinstance(value, dt.date):
+        return f"{value:%d %B %Y}".lstrip("0")
+    text = str(value)
+    for fmt, out in (("%Y-%m-%d", "%d %B %Y"), ("%Y-%m", "%B %Y"), ("%Y", "%Y")):
+        try:
+            return dt.datetime.strptime(text, fmt).strftime(out).lstrip("0")
+        except ValueError:
+            continue
+    return text
+
+
+FILTERS = {
+    "markdown": markdown,
+    "human_date": human_date,
+    "status_words": wording.status_words,
+    "recruitment_group": wording.recruitment_group,
+    "phase_words": wording.phase_words,
+    "study_type_words": wording.study_type_words,
+    "sex_words": wording.sex_words,
+    "study_url": wording.study_url,
+    "history_url": wording.history_url,
+}
+
+
+def make_environment() -> Environment:
+    """A new Environment over the shipped templates; HTML and XML (Atom) templates autoescape."""
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env
