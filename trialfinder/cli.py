@@ -1,5 +1,7 @@
 """The `trialfinder` command line (click). Each command loads the config, opens the database and calls one module.
 
+Commands of a feature live in their own module (`commands_*.py`) and are added to `main` at the bottom here.
+
 Exit codes: 0 done; 1 the work failed (e.g. the API kept failing; nothing was changed); 2 bad input or config;
 3 another sync is running.
 """
@@ -9,53 +11,13 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from sqlalchemy import Engine
 
 from . import __version__
-from .config import Config, ConfigError, load_config
-from .db import open_database
-
-EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
-
-
-@dataclass
-class AppContext:
-    """What every command gets: the config path given, and the loaded config and engine on first use."""
-
-    config_path: str | None
-    _config: Config | None = None
-    _engine: Engine | None = field(default=None, repr=False)
-
-    @property
-    def config(self) -> Config:
-        """The loaded config; a bad one ends the command with a one-line error and exit 2."""
-        if self._config is None:
-            try:
-                self._config = load_config(self.config_path)
-            except ConfigError as exc:
-                fail(str(exc), EXIT_USAGE)
-        return self._config
-
-    @property
-    def engine(self) -> Engine:
-        """The database engine, schema upgraded to head."""
-        if self._engine is None:
-            try:
-                self._engine = open_database(self.config.database.url)
-            except Exception as exc:  # a bad URL or unreadable file: say so in one line
-                fail(f"cannot open the database {self.config.database.url}: {exc}", EXIT_FAILED)
-        return self._engine
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print `trialfinder: error: <message>` on stderr (one line) and exit with `code`."""
-    click.echo(f"trialfinder: error: {' '.join(message.split())}", err=True)
-    sys.exit(code)
+from .cliutil import EXIT_BUSY, EXIT_FAILED, AppContext, fail
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:

@@ -57,6 +57,7 @@ FILTERS = {
     "sex_words": wording.sex_words,
     "study_url": wording.study_url,
     "history_url": wording.history_url,
+    "field_words": wording.field_words,
 }
 
 

@@ -140,3 +140,91 @@ def study_url(nct_id: str) -> str:
 def history_url(nct_id: str) -> str:
     """The official record history (every posted version) of a study."""
     return CTGOV_HISTORY_URL.format(nct_id=nct_id)
+
+
+# Change events (table change_events): kind -> how important it is (digest order) and a plain sentence.
+# old_value / new_value hold display-ready text: status codes for status_changed, "Facility, City, Country" for
+# site events, dates as posted, numbers as text; field_path names the record field (dotted, API names).
+EVENT_GROUPS = (
+    ("New studies and recruitment", ("new_study", "status_changed", "reappeared", "removed", "results_posted")),
+    ("Sites", ("site_added", "site_removed", "site_status_changed", "contact_changed")),
+    ("Dates and other details", ("dates_changed", "enrollment_changed", "phase_changed", "eligibility_changed",
+                                 "title_changed", "other_changed")),
+)  # fmt: skip
+EVENT_KINDS = tuple(kind for _, kinds in EVENT_GROUPS for kind in kinds)
+
+_STATUS_NEWS = {
+    "RECRUITING": "Now recruiting",
+    "ACTIVE_NOT_RECRUITING": "Recruitment closed",
+    "ENROLLING_BY_INVITATION": "Now enrolling by invitation only",
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "WITHDRAWN": "Withdrawn (stopped before enrolling anyone)",
+    "TERMINATED": "Terminated (stopped early)",
+    "COMPLETED": "Completed",
+    "SUSPENDED": "Suspended (paused)",
+}
+
+_FIELD_WORDS = {
+    "startDateStruct": "Start date",
+    "primaryCompletionDateStruct": "Primary completion date",
+    "completionDateStruct": "Completion date",
+    "minimumAge": "Minimum age",
+    "maximumAge": "Maximum age",
+    "sex": "Sex",
+    "eligibilityCriteria": "Eligibility criteria",
+    "healthyVolunteers": "Healthy volunteers",
+    "briefTitle": "Title",
+    "officialTitle": "Official title",
+    "centralContacts": "Contacts",
+    "overallOfficials": "Responsible investigators",
+}
+
+
+def field_words(field_path: str | None) -> str:
+    """'protocolSection.statusModule.startDateStruct' -> 'Start date'."""
+    if not field_path:
+        return "Details"
+    for part in reversed(field_path.split(".")):
+        if part in _FIELD_WORDS:
+            return _FIELD_WORDS[part]
+    return field_path.rsplit(".", 1)[-1]
+
+
+def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None) -> str:
+    """One plain-language sentence for a change event."""
+    if kind == "new_study":
+        return "New study listed"
+    if kind == "removed":
+        return f"No longer listed ({new})" if new else "No longer listed"
+    if kind == "reappeared":
+        return "Listed again"
+    if kind == "status_changed":
+        news = _STATUS_NEWS.get(new or "")
+        return f"{news} (was: {status_words(old)})" if news else f"Status: {status_words(old)} → {status_words(new)}"
+    if kind == "results_posted":
+        return "Results posted"
+    if kind == "site_added":
+        return f"New site: {new}"
+    if kind == "site_removed":
+        return f"Site removed: {old}"
+    if kind == "site_status_changed":
+        site, _, status = (new or "").rpartition(": ")
+        before = (old or "").rpartition(": ")[2]
+        return f"Site {site}: {status_words(before).lower()} → {status_words(status).lower()}"
+    if kind == "enrollment_changed":
+        return f"Number of participants: {old or 'not given'} → {new or 'not given'}"
+    if kind == "phase_changed":
+        return f"Phase: {old or 'not given'} → {new or 'not given'}"
+    if kind == "dates_changed":
+        return f"{field_words(field_path)}: {old or 'not given'} → {new or 'not given'}"
+    if kind == "eligibility_changed":
+        if field_path and field_path.endswith("eligibilityCriteria"):
+            return "Eligibility criteria text changed"
+        return f"Who can join: {field_words(field_path).lower()}: {old or 'not given'} → {new or 'not given'}"
+    if kind == "title_changed":
+        return f"Title changed to: {new}"
+    if kind == "contact_changed":
+        return "Contact details changed"
+    if kind == "other_changed":
+        return f"Other details changed: {new or field_path or 'see the record history'}"
+    return f"{kind.replace('_', ' ').capitalize()}: {old or ''} → {new or ''}".strip()
