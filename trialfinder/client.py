@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +96,15 @@ class ApiClient:
             if token is None:
                 return
 
+    def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
+        """(name, page) for every page of every search, in order; the next page downloads while the caller works.
+
+        One background thread does the HTTP (and the min_interval_s wait) one page ahead, so at most two pages are
+        in memory. An error in the thread is raised here, at the page it stopped; closing the iterator stops it.
+        """
+        pages = ((name, page) for name, params in searches for page in self.iter_pages(params))
+        return _read_ahead(pages)
+
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET base_url+path and parse JSON, retrying transient faults up to max_retries times."""
         url = self.config.base_url.rstrip("/") + path
@@ -151,3 +162,46 @@ def _retry_after(value: str | None) -> float | None:
 def _refused(status: int, path: str, body: str) -> ApiError:
     message = " ".join(body.split())[:300] or "(empty body)"
     return ApiError(f"ClinicalTrials.gov refused GET {path} (HTTP {status}): {message}", status)
+
+
+_DONE = object()
+
+
+def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
+    """Run `source` in a thread, one item ahead of the consumer."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put(exc)
+
+    thread = threading.Thread(target=produce, name="trialfinder-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        thread.join()

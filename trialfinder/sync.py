@@ -116,9 +116,7 @@ def run_sync(
         version = api.version()
         with engine.begin() as conn:
             writer = StudyWriter(conn, run_id, now)
-            for search in config.searches:
-                params = incremental_params(search, since) if since else dict(search.params)
-                _sync_search(api, writer, search, params, progress, handlers)
+            _sync_searches(api, writer, config.searches, since, progress, handlers)
             if mode == "full":
                 removed = writer.mark_removed(_removal_reasons(api, writer.missing_ids()))
                 _notify(handlers, conn, run_id, removed)
@@ -148,29 +146,48 @@ def run_sync(
     )  # fmt: skip
 
 
-def _sync_search(
+def _sync_searches(
     api: ApiClient,
     writer: StudyWriter,
-    search: SearchConfig,
-    params: dict[str, str],
+    searches: Sequence[SearchConfig],
+    since: str | None,
     progress: bool | None,
     handlers: Sequence[ChangeHandler],
 ) -> None:
-    seen = 0
-    total: int | None = None
-    with tqdm(desc=search.name, unit=" studies", disable=None if progress is None else not progress,
-              leave=False) as bar:  # fmt: skip
-        for page in api.iter_pages(params):
-            if total is None and page.total_count is not None:
-                total = page.total_count
-                bar.total = total
+    """Write every page of every search; a tqdm bar per search (total from countTotal) when `progress` allows."""
+    plan = [(s.name, incremental_params(s, since) if since else dict(s.params)) for s in searches]
+    bar: tqdm[Any] | None = None
+    current: str | None = None
+    try:
+        for name, page in api.iter_searches(plan):
+            if name != current:
+                _close_search(writer, current, bar)
+                current = name
+                bar = tqdm(desc=name, unit=" studies", disable=None if progress is None else not progress, leave=False)
+                writer.counts.per_search[name] = {"total": None, "seen": 0}
+            tally = writer.counts.per_search[name]
+            if tally["total"] is None and page.total_count is not None:
+                tally["total"] = page.total_count
+                assert bar is not None
+                bar.total = page.total_count
                 bar.refresh()
-            changes = writer.write_page(search.name, _candidates(page.studies, search.name))
+            changes = writer.write_page(name, _candidates(page.studies, name))
             _notify(handlers, writer.conn, writer.run_id, changes)
-            seen += len(page.studies)
+            tally["seen"] = (tally["seen"] or 0) + len(page.studies)
+            assert bar is not None
             bar.update(len(page.studies))
-    writer.counts.per_search[search.name] = {"total": total, "seen": seen}
-    log.info("search %s: %d studies (API total %s)", search.name, seen, total)
+        _close_search(writer, current, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) -> None:
+    if name is None or bar is None:
+        return
+    bar.close()
+    tally = writer.counts.per_search[name]
+    log.info("search %s: %d studies (API total %s)", name, tally["seen"], tally["total"])
 
 
 def _candidates(records: list[Any], search_name: str) -> list[Candidate]:
