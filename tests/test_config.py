@@ -56,6 +56,8 @@ def test_searches_accept_quoted_or_dotted_parameter_names(tmp_path: Path) -> Non
         ('[[searches]]\nname = "x"\nlabel = "X"\n"filter.phase" = "PHASE3"\n',
          "line 4: search 'x': unknown API parameter 'filter.phase'"),
         ('[[searches]]\nname = "x"\nlabel = "X"\n', "search 'x' sets no query parameter"),
+        ("[site]\n[schedule]\nmisfire_grace_s = 5\nrun_cron = '61 * * * *'\n",
+         "line 4: 'schedule.run_cron' is not a valid cron expression '61 * * * *'"),
         ('[[searches]]\nname = "Bad Name"\nlabel = "X"\n"query.term" = "y"\n', "must be lower-case"),
     ],
 )

@@ -87,7 +87,7 @@ def test_status_reports_runs_counts_and_data_timestamp(project: Project) -> None
     out = project.cli("status").stdout
     assert f"data timestamp: {project.api.data_timestamp}" in out
     assert "whim (WHIM syndrome):" in out and "RECRUITING" in out
-    assert "full succeeded" in out
+    assert "full succeeded" in out and "Last syncs:" in out
 
 
 def test_unchanged_resync_writes_no_version_and_changed_record_exactly_one(project: Project) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,18 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An Event set by SIGTERM or Ctrl-C, for commands whose work checks it and stops cleanly."""
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -107,3 +120,13 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
         exc.show()
         return exc.exit_code
     return 0
+
+
+def _register_commands() -> None:
+    from .commands_pipeline import run_command, schedule_command
+
+    for command in (run_command, schedule_command):
+        main.add_command(command)
+
+
+_register_commands()

@@ -35,6 +35,14 @@ class ConfigError(Exception):
     """A problem with the configuration, worded for a one-line error message."""
 
 
+class BadValue(ValueError):
+    """Raised by a section's own checks (__post_init__) so the error can name the key and its line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """[api]: where and how politely to talk to ClinicalTrials.gov."""
@@ -80,6 +88,29 @@ class SiteConfig:
     title: str = "WHIM syndrome & CXCR4 trial finder"
 
 
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """[schedule]: when `trialfinder schedule` runs the pipeline (cron expressions, UTC)."""
+
+    run_cron: str = "30 15 * * mon-fri"
+    full_cron: str = "30 15 * * sat"
+    run_every_s: int = 0
+    misfire_grace_s: int = 3600
+    full_after_days: int = 7
+
+    def __post_init__(self) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        for key in ("run_cron", "full_cron"):
+            expression = getattr(self, key)
+            if expression == "":
+                continue
+            try:
+                CronTrigger.from_crontab(expression, timezone="UTC")
+            except ValueError as exc:
+                raise BadValue(key, f"'schedule.{key}' is not a valid cron expression {expression!r}: {exc}") from None
+
+
 DEFAULT_SEARCHES = (
     SearchConfig(
         name="whim",
@@ -107,6 +138,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: Path | None = None
 
@@ -124,7 +156,8 @@ class Config:
 
 
 # Sections made of plain keys. Later features add theirs here; `Config` gets a field of the same name.
-SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig, "site": SiteConfig}
+SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig, "site": SiteConfig,
+                             "schedule": ScheduleConfig}
 
 ENV_OVERRIDES = {
     "TRIALFINDER_API_URL": ("api", "base_url"),
@@ -240,6 +273,8 @@ def _build_section(cls: type, raw: dict[str, Any], section: str, where: _Locator
         kwargs[key] = _check_type(value, hints[key], f"{section}.{key}", where, key, section)
     try:
         return cls(**kwargs)
+    except BadValue as exc:
+        raise ConfigError(where.say(exc.key, str(exc), section)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(where.say(section, f"[{section}]: {exc}")) from None
 

@@ -215,3 +215,16 @@ class ChangeEvent(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
     detected_at: Mapped[dt.datetime] = mapped_column(index=True)
     last_update_posted: Mapped[str | None] = mapped_column(String(10))
+
+
+class PipelineRun(Base):
+    """One `trialfinder run` (or scheduled run): each step's outcome, for `trialfinder status`."""
+
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # manual | schedule | schedule-full
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | cancelled
+    steps: Mapped[list[Any]]  # [{"name", "status", "seconds", "detail"}]

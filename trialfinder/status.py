@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 
 from .config import Config
-from .models import Study, StudySearch, SyncRun, table_of
+from .models import PipelineRun, Study, StudySearch, SyncRun, table_of
 
 RUNS_SHOWN = 5
 
@@ -47,13 +48,34 @@ def status_report(config: Config, conn: Connection) -> str:
     for name, counts in sorted(by_search.items()):
         lines.append(f"  {name} (no longer configured): {sum(counts.values())} — {_counts(counts)}")
 
-    lines.append("Last runs:")
+    lines.extend(_schedule_lines(conn))
+    lines.append("Last syncs:")
     recent = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(RUNS_SHOWN)).all()
     if not recent:
         lines.append("  none")
     for run in recent:
         lines.append("  " + _run_line(run))
     return "\n".join(lines)
+
+
+def _schedule_lines(conn: Connection) -> list[str]:
+    """The next scheduled run (from the scheduler's job store) and each step of the last pipeline run."""
+    lines = []
+    if inspect(conn).has_table("apscheduler_jobs"):
+        jobs = Table("apscheduler_jobs", MetaData(), autoload_with=conn)
+        upcoming = conn.execute(select(jobs.c.id, jobs.c.next_run_time).order_by(jobs.c.next_run_time)).all()
+        for job_id, next_time in upcoming:
+            when = dt.datetime.fromtimestamp(next_time, dt.UTC) if next_time is not None else None
+            lines.append(f"Next scheduled {job_id}: {_when(when) if when else 'paused'}")
+    else:
+        lines.append("Next scheduled run: none (`trialfinder schedule` is not set up)")
+    runs = table_of(PipelineRun)
+    last = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
+    if last is not None:
+        lines.append(f"Last pipeline run #{last.id} ({last.trigger}) {_when(last.started_at)}: {last.status}")
+        for step in last.steps or []:
+            lines.append(f"  {step['name']}: {step['status']} in {step['seconds']:.1f} s: {step['detail']}")
+    return lines
 
 
 def _counts(counts: dict[str, int]) -> str:

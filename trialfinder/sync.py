@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
 
 class SyncFailed(Exception):
     """The sync run failed and was rolled back; the message says why."""
+
+
+class SyncCancelled(Exception):
+    """The sync was asked to stop (e.g. SIGTERM under the scheduler) and was rolled back."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,13 @@ def run_sync(
     progress: bool | None = None,
     client: ApiClient | None = None,
     handlers: Sequence[ChangeHandler] = (),
+    stop: threading.Event | None = None,
 ) -> SyncResult:
     """Run one sync; raises SyncBusy if another runs, SyncFailed (after rolling back) if this one fails.
 
     `progress`: None shows tqdm bars only when stderr is a terminal. `handlers` see every page's changes inside
-    the run's transaction (change events hook in here).
+    the run's transaction (change events hook in here). `stop`, when set, ends the run at the next page with
+    everything rolled back (SyncCancelled).
     """
     started = time.monotonic()
     mode, newest = choose_mode(engine, full)
@@ -116,7 +123,8 @@ def run_sync(
         version = api.version()
         with engine.begin() as conn:
             writer = StudyWriter(conn, run_id, now)
-            _sync_searches(api, writer, config.searches, since, progress, handlers)
+            _sync_searches(api, writer, config.searches, since, progress, handlers, stop)
+            _check_stop(stop)
             if mode == "full":
                 removed = writer.mark_removed(_removal_reasons(api, writer.missing_ids()))
                 _notify(handlers, conn, run_id, removed)
@@ -127,6 +135,8 @@ def run_sync(
             "error": reason, "requests": api.requests_made, "since_date": since, **_version_values(version)})
         if client is None:
             api.close()
+        if isinstance(exc, SyncCancelled):
+            raise
         if isinstance(exc, Exception):
             raise SyncFailed(f"sync failed, nothing was changed: {reason}") from exc
         raise
@@ -153,6 +163,7 @@ def _sync_searches(
     since: str | None,
     progress: bool | None,
     handlers: Sequence[ChangeHandler],
+    stop: threading.Event | None = None,
 ) -> None:
     """Write every page of every search; a tqdm bar per search (total from countTotal) when `progress` allows."""
     plan = [(s.name, incremental_params(s, since) if since else dict(s.params)) for s in searches]
@@ -160,6 +171,7 @@ def _sync_searches(
     current: str | None = None
     try:
         for name, page in api.iter_searches(plan):
+            _check_stop(stop)
             if name != current:
                 _close_search(writer, current, bar)
                 current = name
@@ -224,6 +236,11 @@ def _removal_reasons(api: ApiClient, missing: list[str]) -> dict[str, str]:
     return reasons
 
 
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise SyncCancelled("stopped on request; nothing was changed")
+
+
 def _notify(handlers: Sequence[ChangeHandler], conn: Connection, run_id: int, changes: Sequence[Change]) -> None:
     if changes:
         for handler in handlers:
@@ -235,6 +252,8 @@ def _version_values(version: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyncCancelled):
+        return "stopped on request"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, SystemExit):

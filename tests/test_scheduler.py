@@ -1,0 +1,132 @@
+"""`trialfinder schedule` as a real subprocess against the fake API: runs on an interval trigger, skips a trigger
+while a run is going, keeps next-run times across restarts, and on SIGTERM mid-sync rolls back and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import MetaData, Table, select
+
+from tests.conftest import Project
+from tests.test_sync import snapshot
+from trialfinder.models import PipelineRun, SyncRun, table_of
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def scheduler(project: Project) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    log = project.path / f"schedule-{time.monotonic_ns()}.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trialfinder", "--config", str(project.config_path), "schedule"],
+            cwd=project.path, stdout=sink, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        try:
+            yield process, log
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+def schedule_every(project: Project, seconds: int) -> None:
+    text = project.config_path.read_text()
+    project.config_path.write_text(text + f'\n[schedule]\nrun_every_s = {seconds}\nfull_cron = ""\n')
+
+
+def pipeline_statuses(project: Project) -> list[str]:
+    with project.engine().connect() as conn:
+        return list(conn.execute(select(table_of(PipelineRun).c.status)).scalars())
+
+
+def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project) -> None:
+    schedule_every(project, 1)
+    with scheduler(project) as (process, log):
+        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+    with project.engine().connect() as conn:
+        run = conn.execute(select(table_of(PipelineRun))).first()
+    assert run is not None and run.trigger == "schedule"
+    assert "Next scheduled pipeline:" in project.cli("status").stdout
+
+
+def test_sigterm_mid_sync_rolls_back_skips_overlapping_trigger_and_exits_0(project: Project) -> None:
+    project.cli("sync", "--full")
+    before = snapshot(project.engine())
+    for nct_id in project.api.nct_ids[:3]:
+        project.api.update(nct_id, lambda r: r["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED"))
+    # One study a page, each answer 0.4 s late (within the 1 s timeout): the sync takes about 4 s.
+    project.config_path.write_text(project.config_path.read_text().replace("page_size = 3", "page_size = 1"))
+    project.api.fail_next("delay", times=1000, delay_s=0.4, path="/studies")
+    schedule_every(project, 1)
+    with scheduler(project) as (process, log):
+        wait_for(lambda: "maximum number of running instances reached" in log.read_text(), what="a skipped trigger")
+        with project.engine().connect() as conn:
+            statuses = list(conn.execute(select(table_of(SyncRun).c.status)).scalars())
+        assert statuses[-1] == "running"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+    assert snapshot(project.engine()) == before
+    with project.engine().connect() as conn:
+        last_sync = conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id.desc())).first()
+    assert last_sync is not None and last_sync.status == "failed" and last_sync.error == "stopped on request"
+    assert pipeline_statuses(project) == ["cancelled"]
+    assert "Error" not in log.read_text() and "Traceback" not in log.read_text()
+    assert project.cli("sync").code == 0  # the ingest lock was released
+
+
+def test_next_run_time_survives_a_restart(project: Project) -> None:
+    schedule_every(project, 3600)
+
+    def start_and_stop(expect: str) -> float:
+        with scheduler(project) as (process, log):
+            wait_for(lambda: expect in log.read_text(), what=expect)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+        with project.engine().connect() as conn:
+            jobs = Table("apscheduler_jobs", MetaData(), autoload_with=conn)
+            return float(conn.execute(select(jobs.c.next_run_time).where(jobs.c.id == "pipeline")).scalar_one())
+
+    first = start_and_stop("job pipeline scheduled")
+    time.sleep(1.1)  # a re-added interval job would get a later next-run time
+    assert start_and_stop("job pipeline kept") == first
+
+
+def test_manual_sync_is_refused_while_the_scheduler_syncs(project: Project) -> None:
+    project.api.fail_next("delay", times=1000, delay_s=0.4, path="/studies")
+    schedule_every(project, 1)
+    with scheduler(project) as (process, log):
+        def running() -> bool:
+            with project.engine().connect() as conn:
+                return "running" in conn.execute(select(table_of(SyncRun).c.status)).scalars().all()
+
+        wait_for(running, what="the scheduled sync to start")
+        refused = project.cli("sync", expect=3)
+        assert "another sync is running (started at" in refused.stderr
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+
+
+def test_bad_cron_is_a_one_line_error(project: Project) -> None:
+    project.config_path.write_text(project.config_path.read_text() + '\n[schedule]\nrun_cron = "30 25 * * *"\n')
+    result = project.cli("schedule", expect=2)
+    assert result.stderr.count("\n") == 1 and "'schedule.run_cron' is not a valid cron expression" in result.stderr

@@ -1,0 +1,5 @@
+"""`python -m trialfinder` is the `trialfinder` command."""
+
+from .cli import main
+
+main(prog_name="trialfinder")
