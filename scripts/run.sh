@@ -8,5 +8,5 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q .
-if [ "$#" -eq 0 ]; then set -- sync; fi
+if [ "$#" -eq 0 ]; then set -- run; fi
 exec "$VENV/bin/trialfinder" --config config.toml "$@"
