@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .client import ApiClient, ApiError
 from .config import Config, SearchConfig
+from .events import record_events
 from .store import (
     Candidate,
     Change,
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 MAX_REMOVAL_CHECKS = 50
 
 ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
+# Every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
+DEFAULT_HANDLERS: tuple[ChangeHandler, ...] = (record_events,)
 
 
 class SyncFailed(Exception):
@@ -95,12 +98,12 @@ def run_sync(
     full: bool = False,
     progress: bool | None = None,
     client: ApiClient | None = None,
-    handlers: Sequence[ChangeHandler] = (),
+    handlers: Sequence[ChangeHandler] = DEFAULT_HANDLERS,
 ) -> SyncResult:
     """Run one sync; raises SyncBusy if another runs, SyncFailed (after rolling back) if this one fails.
 
     `progress`: None shows tqdm bars only when stderr is a terminal. `handlers` see every page's changes inside
-    the run's transaction (change events hook in here).
+    the run's transaction; the default records change events (events.record_events).
     """
     started = time.monotonic()
     mode, newest = choose_mode(engine, full)
