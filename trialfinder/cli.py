@@ -107,3 +107,9 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
         exc.show()
         return exc.exit_code
     return 0
+
+
+from .commands_digest import digest, feeds  # noqa: E402 - feature commands register last
+
+main.add_command(digest)
+main.add_command(feeds)
