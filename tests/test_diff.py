@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_normalize import REAL
 from tests.worldgen import load_fixture_studies, make_study
 from trialfinder.diff import Event, diff
 from trialfinder.wording import EVENT_KINDS, describe_event, field_words
@@ -160,3 +161,23 @@ def test_every_kind_has_a_sentence_and_unknown_paths_read_as_words() -> None:
 
 def _args(event: Event) -> tuple[str, str | None, str | None, str | None]:
     return event.kind, event.field_path, event.old, event.new
+
+
+@pytest.mark.skipif(not REAL, reason="no recorded API responses in ../shared/ctgov")
+@pytest.mark.parametrize("record", REAL)
+def test_real_records_reordered_everywhere_with_one_status_flip(record: dict[str, Any]) -> None:
+    assert diff(record, copy.deepcopy(record)) == []
+    new = _reversed_lists(record)
+    status = new["protocolSection"].setdefault("statusModule", {})
+    before = status.get("overallStatus")
+    status["overallStatus"] = "WITHDRAWN" if before != "WITHDRAWN" else "RECRUITING"
+    assert [e.kind for e in diff(record, new)] == ["status_changed"]
+
+
+def _reversed_lists(value: Any) -> Any:
+    """A copy with every list, at every depth, in reverse order."""
+    if isinstance(value, dict):
+        return {key: _reversed_lists(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reversed_lists(item) for item in reversed(value)]
+    return value

@@ -14,6 +14,7 @@ Value encoding (old/new as display text) is documented next to `wording.describe
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import wording
-from .normalize import HASH_IGNORED_PATHS, canonical_json
+from .normalize import HASH_IGNORED_PATHS
 
 Path = tuple[str, ...]
 
@@ -333,7 +334,20 @@ def _base(part: str) -> str:
 
 
 def _multiset(items: Iterable[Any]) -> Counter[str]:
-    return Counter(canonical_json(item) for item in items)
+    """Items as a multiset, each in an order-free form: reordering at any depth changes nothing."""
+    return Counter(_order_free_json(item) for item in items)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _order_free_json(value: Any) -> str:
+    """Canonical JSON with keys sorted and every list's items sorted too (one pass over the value)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(_encode(key) + ":" + _order_free_json(value[key]) for key in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(sorted(_order_free_json(item) for item in value)) + "]"
+    return _encode(value)
 
 
 def _get(data: Any, *path: str) -> Any:
