@@ -181,3 +181,18 @@ def _reversed_lists(value: Any) -> Any:
     if isinstance(value, list):
         return [_reversed_lists(item) for item in reversed(value)]
     return value
+
+
+def test_a_study_gaining_its_first_sites_and_a_module() -> None:
+    old = fixture("NCT00967785")
+    del old["protocolSection"]["contactsLocationsModule"]
+    del old["protocolSection"]["oversightModule"]
+    new = fixture("NCT00967785")
+    assert diff(old, new) == [
+        Event("site_added", f"{LOCS}[National Institutes of Health Clinical Center, Bethesda, United States]", None,
+              "National Institutes of Health Clinical Center, Bethesda, United States"),
+        Event("contact_changed", "protocolSection.contactsLocationsModule.overallOfficials", None,
+              "Synthetic Investigator A, M.D., National Institute of Allergy and Infectious Diseases (NIAID)"),
+        Event("other_changed", new="protocolSection.oversightModule.isFdaRegulatedDevice\n"
+              "protocolSection.oversightModule.isFdaRegulatedDrug\nprotocolSection.oversightModule.oversightHasDmc"),
+    ]  # fmt: skip

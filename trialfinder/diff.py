@@ -134,6 +134,10 @@ def _walk(old: Any, new: Any, path: Path, out: list[Path]) -> None:
     """Append the path of every changed leaf (a list element by its identity in brackets) to `out`."""
     if old == new:
         return
+    if old is _MISSING and isinstance(new, (dict, list)):  # a new module or list: report what is inside
+        old = type(new)()
+    elif new is _MISSING and isinstance(old, (dict, list)):
+        new = type(old)()
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys()):
             child = (*path, key)
