@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .client import ApiClient, ApiError
 from .config import Config, SearchConfig
+from .events import record_events
 from .store import (
     Candidate,
     Change,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_REMOVAL_CHECKS = 50
 
 ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
+# Every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
+DEFAULT_HANDLERS: tuple[ChangeHandler, ...] = (record_events,)
 
 
 class SyncFailed(Exception):
@@ -100,14 +103,14 @@ def run_sync(
     full: bool = False,
     progress: bool | None = None,
     client: ApiClient | None = None,
-    handlers: Sequence[ChangeHandler] = (),
+    handlers: Sequence[ChangeHandler] = DEFAULT_HANDLERS,
     stop: threading.Event | None = None,
 ) -> SyncResult:
     """Run one sync; raises SyncBusy if another runs, SyncFailed (after rolling back) if this one fails.
 
     `progress`: None shows tqdm bars only when stderr is a terminal. `handlers` see every page's changes inside
-    the run's transaction (change events hook in here). `stop`, when set, ends the run at the next page with
-    everything rolled back (SyncCancelled).
+    the run's transaction; the default records change events (events.record_events). `stop`, when set, ends
+    the run at the next page with everything rolled back (SyncCancelled).
     """
     started = time.monotonic()
     mode, newest = choose_mode(engine, full)

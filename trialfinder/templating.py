@@ -7,6 +7,7 @@ off (markdown-it escapes the text and refuses javascript:/data: links), so API t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -47,8 +48,18 @@ def human_date(value: Any) -> str:
     return text
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+
+
+def md_text(value: Any) -> str:
+    """Record text for a Markdown document: whitespace (line breaks too) collapsed, and every character Markdown or
+    inline HTML could act on backslash-escaped, so the text shows as written and can make no link, tag or heading."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value or "").split()))
+
+
 FILTERS = {
     "markdown": markdown,
+    "md_text": md_text,
     "human_date": human_date,
     "status_words": wording.status_words,
     "recruitment_group": wording.recruitment_group,

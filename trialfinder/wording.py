@@ -5,6 +5,7 @@ Unknown codes (the API may add enum values) fall back to the code itself in sent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 CTGOV_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -142,16 +143,28 @@ def history_url(nct_id: str) -> str:
     return CTGOV_HISTORY_URL.format(nct_id=nct_id)
 
 
-# Change events (table change_events): kind -> how important it is (digest order) and a plain sentence.
-# old_value / new_value hold display-ready text: status codes for status_changed, "Facility, City, Country" for
-# site events, dates as posted, numbers as text; field_path names the record field (dotted, API names).
+# Change events (table change_events, written by trialfinder/events.py from trialfinder/diff.py).
+# Encoding, per kind (field_path is dotted API names; a list element is named by its identity in brackets, e.g.
+# "protocolSection.contactsLocationsModule.locations[NIH Clinical Center, Bethesda, United States]"):
+#   new_study            new = overall status code            removed       new = the reason it is gone
+#   reappeared           -                                    results_posted new = results first posted date
+#   status_changed       old/new = overall status codes
+#   site_added           new = "Facility, City, Country"      site_removed  old = "Facility, City, Country"
+#   site_status_changed  old/new = "Facility, City, Country: STATUS_CODE" (empty code = none given)
+#   contact_changed      old/new = "Name, phone, email; ..." (field_path ends in centralContacts, overallOfficials or
+#                        locations[site].contacts)
+#   dates_changed        old/new = "2024-05 (estimated)"      enrollment_changed old/new = "40 (estimated)"
+#   phase_changed        old/new = "Phase 1 / Phase 2"        title_changed old/new = the titles
+#   eligibility_changed  old/new = display text (ages, "All sexes", "Yes"/"No", the criteria text)
+#   other_changed        new = the changed field paths, one a line
 EVENT_GROUPS = (
-    ("New studies and recruitment", ("new_study", "status_changed", "reappeared", "removed", "results_posted")),
+    ("New studies and recruitment", ("new_study", "status_changed", "results_posted", "reappeared", "removed")),
     ("Sites", ("site_added", "site_removed", "site_status_changed", "contact_changed")),
     ("Dates and other details", ("dates_changed", "enrollment_changed", "phase_changed", "eligibility_changed",
                                  "title_changed", "other_changed")),
 )  # fmt: skip
 EVENT_KINDS = tuple(kind for _, kinds in EVENT_GROUPS for kind in kinds)
+_GROUP_OF_KIND = {kind: title for title, kinds in EVENT_GROUPS for kind in kinds}
 
 _STATUS_NEWS = {
     "RECRUITING": "Now recruiting",
@@ -171,46 +184,106 @@ _FIELD_WORDS = {
     "minimumAge": "Minimum age",
     "maximumAge": "Maximum age",
     "sex": "Sex",
+    "stdAges": "Age groups",
     "eligibilityCriteria": "Eligibility criteria",
     "healthyVolunteers": "Healthy volunteers",
     "briefTitle": "Title",
     "officialTitle": "Official title",
     "centralContacts": "Contacts",
     "overallOfficials": "Responsible investigators",
+    "contacts": "Site contacts",
+    "whyStopped": "Reason stopped",
+    "briefSummary": "Summary",
+    "lastUpdatePostDateStruct": "Last update posted",
+    "lastUpdateSubmitDate": "Last update submitted",
+    "statusVerifiedDate": "Status verified date",
+    "resultsSection": "Results",
+    "derivedSection": "Index terms",
 }
+_STD_AGE_WORDS = {"CHILD": "Child", "ADULT": "Adult", "OLDER_ADULT": "Older adult"}
+
+
+def event_group(kind: str) -> str:
+    """The digest group (EVENT_GROUPS title) of an event kind; unknown kinds go with the other details."""
+    return _GROUP_OF_KIND.get(kind, EVENT_GROUPS[-1][0])
+
+
+def std_ages_words(codes: Iterable[str] | None) -> str:
+    """['CHILD', 'ADULT'] -> 'Child, Adult'."""
+    return ", ".join(_STD_AGE_WORDS.get(code, _fallback(code)) for code in codes or []) or "Not given"
+
+
+def split_field_path(field_path: str) -> list[str]:
+    """'a.b[x.y].c' -> ['a', 'b[x.y]', 'c']: dots inside a bracketed identity do not split."""
+    parts: list[str] = []
+    current, depth = "", 0
+    for char in field_path:
+        if char == "." and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += (char == "[") - (char == "]" and depth > 0)
+        current += char
+    parts.append(current)
+    return parts
+
+
+def _humanize(name: str) -> str:
+    """'detailedDescription' -> 'Detailed description'; 'outcomeMeasuresModule' -> 'Outcome measures'."""
+    name = re.sub(r"(Module|Struct)$", "", name)
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").strip()
+    return words[:1].upper() + words[1:].lower() if words else "Details"
 
 
 def field_words(field_path: str | None) -> str:
-    """'protocolSection.statusModule.startDateStruct' -> 'Start date'."""
+    """'protocolSection.statusModule.startDateStruct' -> 'Start date'; an element identity is kept in brackets:
+    '...interventions[DRUG: Plerixafor].description' -> 'Description (DRUG: Plerixafor)'."""
     if not field_path:
         return "Details"
-    for part in reversed(field_path.split(".")):
-        if part in _FIELD_WORDS:
-            return _FIELD_WORDS[part]
-    return field_path.rsplit(".", 1)[-1]
+    parts = split_field_path(field_path)
+    names = [part.split("[", 1)[0] for part in parts]
+    labels = [part.split("[", 1)[1][:-1] for part in parts if "[" in part and part.endswith("]")]
+    if names[-1] in _FIELD_WORDS:
+        word = _FIELD_WORDS[names[-1]]
+    elif names[0] in _FIELD_WORDS and len(names) > 1:  # a results or index-terms module
+        word = f"{_FIELD_WORDS[names[0]]} ({_humanize(names[-1]).lower()})"
+    else:
+        word = _humanize(names[-1])
+    return f"{word} ({labels[-1]})" if labels else word
+
+
+def field_identity(field_path: str | None) -> str | None:
+    """The bracketed identity of the last list element in a field path (e.g. a site's label), or None."""
+    if not field_path:
+        return None
+    for part in reversed(split_field_path(field_path)):
+        if "[" in part and part.endswith("]"):
+            return part.split("[", 1)[1][:-1]
+    return None
 
 
 def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None) -> str:
-    """One plain-language sentence for a change event."""
+    """One plain-language sentence for a change event (see the encoding above); never raises."""
     if kind == "new_study":
-        return "New study listed"
+        return f"New study listed ({status_words(new).lower()})" if new else "New study listed"
     if kind == "removed":
         return f"No longer listed ({new})" if new else "No longer listed"
     if kind == "reappeared":
         return "Listed again"
     if kind == "status_changed":
         news = _STATUS_NEWS.get(new or "")
-        return f"{news} (was: {status_words(old)})" if news else f"Status: {status_words(old)} → {status_words(new)}"
+        return f"{news} (was: {status_words(old).lower()})" if news else (
+            f"Status: {status_words(old).lower()} → {status_words(new).lower()}")
     if kind == "results_posted":
-        return "Results posted"
+        return f"Results posted ({new})" if new else "Results posted"
     if kind == "site_added":
         return f"New site: {new}"
     if kind == "site_removed":
         return f"Site removed: {old}"
     if kind == "site_status_changed":
         site, _, status = (new or "").rpartition(": ")
-        before = (old or "").rpartition(": ")[2]
-        return f"Site {site}: {status_words(before).lower()} → {status_words(status).lower()}"
+        before = status_words((old or "").rpartition(": ")[2] or None).lower()
+        return f"Site {site or field_identity(field_path) or ''}: {before} → {status_words(status or None).lower()}"
     if kind == "enrollment_changed":
         return f"Number of participants: {old or 'not given'} → {new or 'not given'}"
     if kind == "phase_changed":
@@ -220,11 +293,15 @@ def describe_event(kind: str, field_path: str | None, old: str | None, new: str 
     if kind == "eligibility_changed":
         if field_path and field_path.endswith("eligibilityCriteria"):
             return "Eligibility criteria text changed"
-        return f"Who can join: {field_words(field_path).lower()}: {old or 'not given'} → {new or 'not given'}"
+        return f"Who can join ({field_words(field_path).lower()}): {old or 'not given'} → {new or 'not given'}"
     if kind == "title_changed":
-        return f"Title changed to: {new}"
+        return f"{field_words(field_path)} changed to: {new or 'none'}"
     if kind == "contact_changed":
-        return "Contact details changed"
+        where = field_identity(field_path)
+        if where:
+            return f"Contact details changed at {where}"
+        return f"{field_words(field_path)} changed" if field_path else "Contact details changed"
     if kind == "other_changed":
-        return f"Other details changed: {new or field_path or 'see the record history'}"
-    return f"{kind.replace('_', ' ').capitalize()}: {old or ''} → {new or ''}".strip()
+        fields = list(dict.fromkeys(field_words(path) for path in (new or "").splitlines() if path))
+        return f"Other details changed: {', '.join(fields)}" if fields else "Other details changed"
+    return f"{_humanize(kind)}: {old or ''} → {new or ''}".strip()

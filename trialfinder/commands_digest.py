@@ -1,0 +1,131 @@
+"""`trialfinder digest` and `trialfinder feeds`: what changed, from the change events every sync records.
+
+`digest` is a plain command (print or -o FILE). A later `digest send` (e-mail) can turn it into a click group with
+`invoke_without_command=True`, keeping these options for the printing default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import Connection
+
+from . import wording
+from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
+from .config import Config, SearchConfig
+from .digest import FORMATS, NoRunYet, digest_context, parse_since, render_digest
+from .events import EventFilter, known_countries, load_events
+from .feeds import write_feeds
+from .outfile import write_text_atomic
+from .store import utcnow
+
+
+@click.command()
+@click.option("--since", default="7d", show_default=True, metavar="7d|YYYY-MM-DD|last-run",
+              help="Window start: N days ago, a date (midnight UTC), or the start of the last successful sync.")
+@click.option("--format", "fmt", default="text", show_default=True, metavar="text|html|markdown",
+              help="Plain text, e-mail safe HTML, or Markdown.")
+@click.option("--search", "search_names", multiple=True, metavar="NAME",
+              help="Only studies found by this configured search (repeat for more).")
+@click.option("--status", "statuses", multiple=True, metavar="STATUS",
+              help="Only studies whose overall status is now STATUS, e.g. RECRUITING (repeat or comma-separate).")
+@click.option("--country", "countries", multiple=True, metavar="COUNTRY",
+              help="Only studies with a current site in COUNTRY, e.g. France (repeat for more).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the digest to FILE (replaced whole) instead of printing it.")
+@click.pass_context
+def digest(
+    ctx: click.Context,
+    since: str,
+    fmt: str,
+    search_names: tuple[str, ...],
+    statuses: tuple[str, ...],
+    countries: tuple[str, ...],
+    output: Path | None,
+) -> None:
+    """Print what changed in the window: new studies and recruitment first, then sites, then dates and details.
+
+    Each study is named (NCT id and short title) with every change in plain words, old → new where useful, and
+    links to its ClinicalTrials.gov page and record history. An empty window says "No changes between … and …".
+    """
+    app: AppContext = ctx.obj
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        fail(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}", EXIT_USAGE)
+    searches = _searches(app.config, search_names)
+    codes = _statuses(statuses)
+    now = utcnow()
+    with app.engine.connect() as conn:
+        try:
+            start = parse_since(since, conn, now)
+        except NoRunYet as exc:
+            fail(str(exc), EXIT_FAILED)
+        except ValueError as exc:
+            fail(str(exc), EXIT_USAGE)
+        places = _countries(conn, countries)
+        events = load_events(conn, EventFilter(start=start, end=now, searches=tuple(s.name for s in searches),
+                                               statuses=codes, countries=places))  # fmt: skip
+        words = [f"status now {', '.join(wording.status_words(c) for c in codes)}"] if codes else []
+        words += [f"a site in {', '.join(places)}"] if places else []
+        context = digest_context(app.config, conn, events, start=start, end=now,
+                                 searches=searches or app.config.searches, filters=words)  # fmt: skip
+    text = render_digest(context, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_text_atomic(output, text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
+    if not ctx.meta.get("quiet"):
+        click.echo(f"wrote {output} ({context['total_events']} changes)", err=True)
+
+
+@click.command()
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Folder to write feed.xml and feeds/<search>.xml into  [default: [site] out_dir]")
+@click.pass_context
+def feeds(ctx: click.Context, output_dir: Path | None) -> None:
+    """Write Atom feeds of the change events: DIR/feed.xml (all searches) and DIR/feeds/<search>.xml.
+
+    Entry ids never change between runs, so feed readers show each change once.
+    """
+    app: AppContext = ctx.obj
+    out_dir = output_dir if output_dir is not None else app.config.resolve_path(app.config.site.out_dir)
+    try:
+        paths = write_feeds(app.config, app.engine, out_dir)
+    except OSError as exc:
+        fail(f"cannot write the feeds to {out_dir}: {exc}", EXIT_FAILED)
+    if not ctx.meta.get("quiet"):
+        click.echo(f"wrote {len(paths)} feeds to {out_dir}", err=True)
+
+
+def _searches(config: Config, names: tuple[str, ...]) -> list[SearchConfig]:
+    known = {s.name: s for s in config.searches}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        fail(f"unknown search {unknown[0]!r}; choose from: {', '.join(known)}", EXIT_USAGE)
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def _statuses(values: tuple[str, ...]) -> tuple[str, ...]:
+    codes = [part.strip().upper().replace(" ", "_") for value in values for part in value.split(",") if part.strip()]
+    unknown = [c for c in codes if c not in wording.STATUS_WORDS]
+    if unknown:
+        fail(f"unknown --status {unknown[0]!r}; choose from: {', '.join(wording.STATUS_WORDS)}", EXIT_USAGE)
+    return tuple(dict.fromkeys(codes))
+
+
+def _countries(conn: Connection, values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        return ()
+    known = {c.casefold(): c for c in known_countries(conn)}
+    found = []
+    for value in values:
+        match = known.get(" ".join(value.split()).casefold())
+        if match is None:
+            choices = ", ".join(known.values()) or "none yet (run `trialfinder sync` first)"
+            fail(f"unknown --country {value!r}; countries with sites: {choices}", EXIT_USAGE)
+        found.append(match)
+    return tuple(dict.fromkeys(found))
