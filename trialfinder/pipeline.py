@@ -96,9 +96,18 @@ def sync_step(ctx: StepContext) -> str:
         raise StepFailed(str(exc)) from None
 
 
+def feeds_step(ctx: StepContext) -> str:
+    """Atom feeds of all change events, and one per search, into the site folder."""
+    from .feeds import write_feeds
+
+    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
+    written = write_feeds(ctx.config, ctx.engine, out_dir)
+    return f"{len(written)} feeds written to {out_dir}"
+
+
 def default_steps() -> list[tuple[str, Step]]:
     """The pipeline's steps, in order."""
-    return [("sync", sync_step)]
+    return [("sync", sync_step), ("feeds", feeds_step)]
 
 
 def run_pipeline(
