@@ -8,6 +8,7 @@ from . import subscribers as subs
 from .addresses import InvalidAddress, validate_email
 from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from .delivery import send_due_digests
+from .events import known_countries
 from .mailer import EmailNotConfigured
 from .store import utcnow
 
@@ -45,9 +46,15 @@ def add(
     app: AppContext = ctx.obj
     try:
         address = validate_email(email)
-        filters = subs.parse_filters(app.config, search_names, statuses, countries)
+        subs.parse_filters(app.config, search_names, statuses, countries)  # bad input fails before the database
     except (InvalidAddress, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)
+    with app.engine.connect() as conn:
+        known = known_countries(conn)
+    filters = subs.parse_filters(app.config, search_names, statuses, countries, known_countries=known, strict=False)
+    for place in filters.countries:
+        if place not in known and not ctx.meta.get("quiet"):
+            click.echo(f"note: no study has a site in {place!r} yet; the filter applies once one does", err=True)
     with app.engine.begin() as conn:
         row, outcome = subs.add_subscriber(conn, address, filters, frequency, now=utcnow())
     if not ctx.meta.get("quiet"):

@@ -179,6 +179,7 @@ def build_notice_message(
 ) -> EmailMessage:
     """A one-part plain-text message (confirm your subscription, already subscribed) from a web_mail_*.txt
     template whose first line is the subject."""
+    validate_email(to)
     env = make_environment()
     subject_line, _, body = env.get_template(template).render(**values).partition("\n")
     msg = _base_message(config, to, subject_line.strip(), now)

@@ -67,9 +67,12 @@ def parse_filters(
     countries: Iterable[str] = (),
     *,
     known_countries: Sequence[str] | None = None,
+    strict: bool = True,
 ) -> Filters:
     """Checked filters; ValueError (one plain line) for an unknown search or status, or a country with control
-    characters (or, when `known_countries` is given, one not in it). Statuses may be comma-separated."""
+    characters. Countries are spelt as in `known_countries` when given (any case matches); one not in it is a
+    ValueError when `strict`, else kept as written (it matches once a study has a site there).
+    Statuses may be comma-separated."""
     known = {s.name for s in config.searches}
     names = [n.strip() for n in searches if n.strip()]
     for name in names:
@@ -88,9 +91,10 @@ def parse_filters(
         if not place:
             continue
         if allowed is not None:
-            if place.casefold() not in allowed:
+            if place.casefold() in allowed:
+                place = allowed[place.casefold()]
+            elif strict:
                 raise ValueError(f"unknown country {place!r}")
-            place = allowed[place.casefold()]
         places.append(place)
     return Filters(tuple(dict.fromkeys(names)), tuple(dict.fromkeys(codes)), tuple(dict.fromkeys(places)))
 
