@@ -126,7 +126,7 @@ def test_double_opt_in(web: Web) -> None:
             assert field.get("id") in forms.labels, field
     assert {"search-whim", "search-mavorixafor", "search-cxcr4", "status-recruiting", "frequency-daily"} <= forms.labels
     assert ">France</label>" in page.text and 'autocomplete="email"' in page.text
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Referrer-Policy"] == "same-origin"
     answer = subscribe(web, "ada@example.org", search=["whim", "cxcr4"], status="RECRUITING", country="France")
     assert answer.status_code == 200 and "Check your inbox" in answer.text
     (confirmation,) = web.smtp.handler.to("ada@example.org")
@@ -158,8 +158,12 @@ def test_subscribe_post_cannot_be_forged_cross_site(web: Web) -> None:
     data = {"form_token": form.hidden["form_token"], "email": "ada@example.org", "frequency": "weekly"}
     other = session.post(web.url + "subscribe", data=data, headers={"Origin": "https://evil.example"}, timeout=10)
     assert other.status_code == 403
-    cross = session.post(web.url + "subscribe", data=data, headers={"Sec-Fetch-Site": "cross-site"}, timeout=10)
-    assert cross.status_code == 403
+    for site in ("cross-site", "same-site"):
+        cross = session.post(web.url + "subscribe", data=data, timeout=10,
+                             headers={"Sec-Fetch-Site": site, "Origin": web.url.rstrip("/")})  # fmt: skip
+        assert cross.status_code == 403
+    null = session.post(web.url + "subscribe", data=data, headers={"Origin": "null"}, timeout=10)
+    assert null.status_code == 403
     wrong = session.post(web.url + "subscribe", data={**data, "form_token": "guess"}, timeout=10)
     assert wrong.status_code == 400
     assert web.subscriber("ada@example.org") is None and web.smtp.handler.received == []
@@ -227,3 +231,69 @@ def test_smtp_down_while_subscribing_says_so(web: Web) -> None:
     web.smtp.handler.data_reply = None
     assert subscribe(web, "ada@example.org").status_code == 200  # the retry sends the confirmation
     assert len(web.smtp.handler.to("ada@example.org")) == 1
+
+
+@pytest.mark.slow
+def test_serve_command_serves_site_and_subscribe_page(web: Web) -> None:
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    args = [sys.executable, "-m", "trialfinder", "--config", str(web.project.config_path), "serve", "--port", str(port)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                home = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+                time.sleep(0.1)
+        assert "<h1>The trial list</h1>" in home.text
+        page = requests.get(f"http://127.0.0.1:{port}/subscribe", timeout=5)
+        assert page.status_code == 200 and "Get an e-mail when trials change" in page.text
+        assert requests.get(f"http://127.0.0.1:{port}/_web/web.css", timeout=5).headers["Content-Type"].startswith(
+            "text/css")
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert f"on http://127.0.0.1:{port}/ (subscribe at /subscribe)" in err
+
+
+@pytest.mark.browser
+def test_pages_are_accessible_and_the_form_works_in_a_browser(web: Web) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    axe = Axe()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 740})  # a phone
+            page.goto(web.url + "subscribe")
+            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+            page.get_by_label("Your e-mail address").fill("ada@example.org")
+            page.get_by_label("WHIM syndrome").check()
+            page.get_by_label("Once a day").check()
+            page.get_by_role("button", name="Subscribe").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", name="Check your inbox").is_visible()
+            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+            page.goto(link(web.smtp.handler.to("ada@example.org")[0], "confirm"))
+            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+            page.get_by_role("button", name="Confirm").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", name="You are subscribed").is_visible()
+            row = web.subscriber("ada@example.org")
+            assert row is not None and row.status == "confirmed" and row.frequency == "daily"
+            page.goto(web.url + "subscribe")
+            page.get_by_role("button", name="Subscribe").click()  # empty address: the browser itself asks for it
+            assert page.url == web.url + "subscribe"
+            page.goto(f"{web.url}unsubscribe?token=nope")
+            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+        finally:
+            browser.close()

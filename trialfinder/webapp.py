@@ -47,7 +47,9 @@ FORM_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", 
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
-    "Referrer-Policy": "no-referrer",  # the token pages must not leak their URL to the next site
+    # the token pages must not leak their URL to other sites; same-origin still lets browsers send our Origin
+    # (with no-referrer, Chromium sends "Origin: null" on our own form posts)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
@@ -232,12 +234,14 @@ def _what_words(config: Config, filters: subs.Filters) -> str:
 
 
 def _same_origin(config: Config) -> bool:
-    """False for a browser request from another site (Sec-Fetch-Site, or an Origin that is not ours)."""
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return False
+    """False for a browser request from another site: Sec-Fetch-Site (set by the browser, pages cannot forge it)
+    when sent, else an Origin that is not ours. Without either, the double-submit token alone decides."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("Origin")
     if origin is None:
-        return True  # not a browser form post (or an old browser): the double-submit token still applies
+        return True
     ours = {request.host_url.rstrip("/")}
     for url in (config.email.public_url, config.site.public_url):
         if url:
