@@ -355,3 +355,22 @@ def test_pipeline_step_fails_when_a_delivery_fails(mail: Project, smtp: SmtpServ
     assert digests_step(ctx) == "digests: 1 due, 1 sent, 0 with nothing new, 0 failed"
     assert digests_step(StepContext(Config(), mail.engine(), full=False)) == (
         "e-mail is not set up ([email] smtp_host is empty)")
+
+
+def test_unsubscribed_during_the_run_gets_nothing(
+    mail: Project, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    changed_world(mail, ("ada@example.org",), ("bob@example.org",))
+    due = subs.due_subscribers
+
+    def due_then_unsubscribe(conn: Any, now: dt.datetime) -> list[subs.SubscriberRow]:
+        rows = due(conn, now)
+        with mail.engine().begin() as other:
+            subs.unsubscribe(other, rows[0].unsubscribe_token, now=now)
+        return rows
+
+    monkeypatch.setattr(subs, "due_subscribers", due_then_unsubscribe)
+    report = send(mail)
+    assert [(o.email, o.status) for o in report.outcomes] == [("ada@example.org", "skipped"),
+                                                              ("bob@example.org", "sent")]  # fmt: skip
+    assert [r.rcpt_tos for r in smtp.handler.received] == [["bob@example.org"]]

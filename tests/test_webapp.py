@@ -212,6 +212,8 @@ def test_one_click_unsubscribe_and_tokens_are_per_subscriber(web: Web) -> None:
         overallStatus="COMPLETED"))  # fmt: skip
     web.project.cli("sync")
     assert send(web, days=16) == 1 and [r.rcpt_tos for r in web.smtp.handler.received][-1] == ["bob@example.org"]
+    refused = web.project.cli("subscribers", "add", "ada@example.org", expect=2)  # the operator cannot override a no
+    assert "ada@example.org unsubscribed on " in refused.stderr and "they can subscribe again" in refused.stderr
 
 
 def test_bad_form_input_is_explained_and_nothing_is_sent(web: Web) -> None:

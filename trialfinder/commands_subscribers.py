@@ -41,7 +41,7 @@ def add(
 
     The filters mean what they mean for `trialfinder digest`. The first digest covers what changes from now on
     and goes out once a whole period (1 day or 7 days) has passed. An existing address gets the new filters and
-    frequency and keeps its place.
+    frequency and keeps its place; one that unsubscribed is refused (they can subscribe again themselves).
     """
     app: AppContext = ctx.obj
     try:
@@ -55,8 +55,11 @@ def add(
     for place in filters.countries:
         if place not in known and not ctx.meta.get("quiet"):
             click.echo(f"note: no study has a site in {place!r} yet; the filter applies once one does", err=True)
-    with app.engine.begin() as conn:
-        row, outcome = subs.add_subscriber(conn, address, filters, frequency, now=utcnow())
+    try:
+        with app.engine.begin() as conn:
+            row, outcome = subs.add_subscriber(conn, address, filters, frequency, now=utcnow())
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
     if not ctx.meta.get("quiet"):
         click.echo(f"{outcome} {row.email}: {row.frequency}, {row.filters.describe()}")
 

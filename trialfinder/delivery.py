@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -37,15 +38,18 @@ from .mailer import (
     page_url,
     require_sending,
 )
-from .pipeline import StepContext, StepFailed
 from .store import utcnow
+
+if TYPE_CHECKING:
+    from .pipeline import StepContext
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened for one due subscriber: sent | would-send | nothing-new | failed."""
+    """What happened for one due subscriber: sent | would-send | nothing-new | failed | skipped (unsubscribed or
+    served by someone else since the run began)."""
 
     email: str
     status: str
@@ -110,6 +114,10 @@ def _serve(
     now: dt.datetime,
     dry_run: bool,
 ) -> Outcome:
+    with engine.connect() as conn:
+        current = subs.get_by_id(conn, subscriber.id)  # unsubscribed (or removed) since the run began?
+        if current is None or current.status != "confirmed" or current.cursor_event_id != subscriber.cursor_event_id:
+            return Outcome(subscriber.email, "skipped")
     cursor = subscriber.cursor_event_id or 0
     start = subscriber.period_start or now
     with engine.connect() as conn:
@@ -154,7 +162,9 @@ def _serve(
 
 def digests_step(ctx: StepContext) -> str:
     """A pipeline step: send the due digests; a no-op when e-mail is not set up, StepFailed when any delivery
-    failed (the others were still sent)."""
+    failed (the others were still sent). pipeline.py may import this module at its top: no import cycle."""
+    from .pipeline import StepFailed
+
     if not ctx.config.email.smtp_host:
         return "e-mail is not set up ([email] smtp_host is empty)"
     try:

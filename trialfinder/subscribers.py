@@ -184,9 +184,13 @@ def add_subscriber(
     conn: Connection, email: str, filters: Filters, frequency: str, *, now: dt.datetime
 ) -> tuple[SubscriberRow, str]:
     """Operator add (`subscribers add`): confirmed at once. An existing address gets the new filters and
-    frequency; it keeps its cursor if already confirmed. Returns (subscriber, 'added' | 'updated')."""
+    frequency; it keeps its cursor if already confirmed. Returns (subscriber, 'added' | 'updated').
+    An address that unsubscribed is a ValueError: its owner said no (they can subscribe again themselves)."""
     address, frequency = validate_email(email), check_frequency(frequency)
     existing = get_by_email(conn, address)
+    if existing is not None and existing.status == "unsubscribed":
+        raise ValueError(f"{address} unsubscribed on {existing.unsubscribed_at:%Y-%m-%d}; they can subscribe again "
+                         "at /subscribe (or `trialfinder subscribers remove` it first)")  # fmt: skip
     values = {**_filter_values(filters), "frequency": frequency}
     if existing is None:
         conn.execute(insert(subscribers).values(
