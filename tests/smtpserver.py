@@ -41,6 +41,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes  # as it came over the wire
 
 
 @dataclass
@@ -63,7 +64,8 @@ class Collector:
             return self.data_reply
         message = email.message_from_bytes(envelope.original_content, policy=default)
         assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,
+                                      envelope.original_content))  # fmt: skip
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:

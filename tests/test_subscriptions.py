@@ -93,6 +93,11 @@ def test_digest_message_parts_headers_subject_links_and_every_event(mail: Projec
         f"<https://whim.example.org/trials/unsubscribe?token={token}>, "
         f"<mailto:unsubscribe@whim.example.org?subject=unsubscribe%20{token}>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # on the wire: each URL whole and plain (mail clients do not decode RFC 2047 words in List-Unsubscribe)
+    assert (b"\r\nList-Unsubscribe: <https://whim.example.org/trials/unsubscribe?token=" + token.encode()
+            + b">,\r\n <mailto:unsubscribe@whim.example.org?subject=unsubscribe%20" + token.encode() + b">\r\n"
+            ) in received.raw  # fmt: skip
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in received.raw
     assert re.fullmatch(r"<digest\.1\.\d+-\d+\.[0-9a-f]{16}@whim\.example\.org>", message["Message-ID"])
     text, html = text_part(message, "plain"), text_part(message, "html")
     assert "5 changes in 5 studies." in text

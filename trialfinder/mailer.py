@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PASSWORD_ENV = "TRIALFINDER_SMTP_PASSWORD"  # noqa: S105 - the variable name, not a password
 EN_DASH = "\u2013"
 MAX_SUBJECT_PARTS = 3
+MAX_HEADER_LINE = 900  # RFC 5322: at most 998 characters a line
 # (label for 1, label for more): the subject's counts, most newsworthy first
 _SUBJECT_KINDS = (
     ("now_recruiting", "now recruiting", "now recruiting"),
@@ -128,8 +129,13 @@ def message_id(config: Config, subscriber_id: int, first_event_id: int, last_eve
     return f"<digest.{subscriber_id}.{first_event_id}-{last_event_id}{suffix}.{digest}@{domain}>"
 
 
+# SMTP policy (CRLF, 78-column folding) except that headers set with `set_raw` are written as given: Python would
+# otherwise RFC 2047-encode a List-Unsubscribe URL longer than a line, which mail clients cannot use.
+POLICY = SMTP.clone(refold_source="none")
+
+
 def _base_message(config: Config, to: str, subject: str, now: dt.datetime) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = _header(validate_mailbox(config.email.from_address))
     msg["To"] = _header(validate_email(to))
     if config.email.reply_to:
@@ -141,12 +147,17 @@ def _base_message(config: Config, to: str, subject: str, now: dt.datetime) -> Em
 
 
 def list_unsubscribe(config: Config, unsubscribe_url: str, token: str) -> str:
-    """The List-Unsubscribe value: the https one-click URL, plus a mailto when [email] unsubscribe_mailto is set."""
-    value = f"<{_header(unsubscribe_url)}>"
+    """The List-Unsubscribe value: the https one-click URL, plus a mailto when [email] unsubscribe_mailto is set;
+    folded after the comma (each URL whole on its line, never encoded)."""
+    uris = [f"<{_header(unsubscribe_url)}>"]
     if config.email.unsubscribe_mailto:
         mailto = validate_email(config.email.unsubscribe_mailto)
-        value += f", <mailto:{mailto}?subject={quote('unsubscribe ' + token)}>"
-    return _header(value)
+        uris.append(f"<mailto:{mailto}?subject={quote('unsubscribe ' + token)}>")
+    for uri in uris:
+        if len(uri) > MAX_HEADER_LINE or not uri.isascii() or " " in uri:
+            raise HeaderInjection(f"List-Unsubscribe URI is not a plain ASCII URL of at most {MAX_HEADER_LINE} "
+                                  f"characters: {uri!r}")  # fmt: skip
+    return ",\n ".join(_header(uri) for uri in uris)
 
 
 def build_digest_message(
@@ -166,7 +177,7 @@ def build_digest_message(
     values = {**context, "unsubscribe_url": unsubscribe_url}
     msg = _base_message(config, to, subject, now)
     msg["Message-ID"] = _header(msg_id)
-    msg["List-Unsubscribe"] = list_unsubscribe(config, unsubscribe_url, unsubscribe_token)
+    msg.set_raw("List-Unsubscribe", list_unsubscribe(config, unsubscribe_url, unsubscribe_token))
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     msg.set_content(env.get_template("email_digest.txt").render(**values), cte="quoted-printable")
     msg.add_alternative(env.get_template("email_digest.html").render(**values), subtype="html",
