@@ -90,7 +90,7 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
         response = page(
             "web_subscribe.html", status, error=error, form=values, form_token=token,
             searches=config.searches, statuses=[(code, wording.status_words(code)) for code in FORM_STATUSES],
-            countries=countries, frequencies=list(subs.FREQUENCIES),
+            countries=countries, frequencies=sorted(subs.FREQUENCIES, reverse=True),  # weekly first
         )  # fmt: skip
         response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
                             path="/subscribe", max_age=24 * 3600)  # fmt: skip
