@@ -1,7 +1,7 @@
 """`trialfinder digest` and `trialfinder feeds`: what changed, from the change events every sync records.
 
-`digest` is a plain command (print or -o FILE). A later `digest send` (e-mail) can turn it into a click group with
-`invoke_without_command=True`, keeping these options for the printing default.
+`digest` is a click group with `invoke_without_command=True`: without a subcommand it prints (or -o FILE) a
+digest with these options; `digest send` (trialfinder/commands_subscribers.py) e-mails the subscribers theirs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .outfile import write_text_atomic
 from .store import utcnow
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--since", default="7d", show_default=True, metavar="7d|YYYY-MM-DD|last-run",
               help="Window start: N days ago, a date (midnight UTC), or the start of the last successful sync.")
 @click.option("--format", "fmt", default="text", show_default=True, metavar="text|html|markdown",
@@ -48,7 +48,10 @@ def digest(
 
     Each study is named (NCT id and short title) with every change in plain words, old → new where useful, and
     links to its ClinicalTrials.gov page and record history. An empty window says "No changes between … and …".
+    `trialfinder digest send` e-mails each due subscriber its own digest instead.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     app: AppContext = ctx.obj
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:

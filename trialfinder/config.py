@@ -111,6 +111,58 @@ class ScheduleConfig:
                 raise BadValue(key, f"'schedule.{key}' is not a valid cron expression {expression!r}: {exc}") from None
 
 
+EMAIL_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """[email]: the SMTP server digests and confirmations go through, and what the messages say and link to.
+
+    The SMTP password is never read from a file: only from the environment variable TRIALFINDER_SMTP_PASSWORD.
+    An empty smtp_host means e-mail is not set up (`digest send` and the subscribe form say so).
+    """
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    timeout_s: float = 30.0
+    from_address: str = ""
+    reply_to: str = ""
+    public_url: str = ""
+    subject_prefix: str = ""
+    send_empty: bool = False
+    unsubscribe_mailto: str = ""
+
+    def __post_init__(self) -> None:
+        from .addresses import InvalidAddress, has_control, validate_email, validate_mailbox
+
+        if self.security not in EMAIL_SECURITY:
+            raise BadValue("security", f"'email.security' must be one of {', '.join(EMAIL_SECURITY)}, not "
+                           f"{self.security!r}")  # fmt: skip
+        if not 0 < self.smtp_port < 65536:
+            raise BadValue("smtp_port", f"'email.smtp_port' must be between 1 and 65535, not {self.smtp_port}")
+        for key in ("from_address", "reply_to"):
+            if getattr(self, key):
+                try:
+                    validate_mailbox(getattr(self, key))
+                except InvalidAddress as exc:
+                    raise BadValue(key, f"'email.{key}': {exc}") from None
+        if self.unsubscribe_mailto:
+            try:
+                validate_email(self.unsubscribe_mailto)
+            except InvalidAddress as exc:
+                raise BadValue("unsubscribe_mailto", f"'email.unsubscribe_mailto': {exc}") from None
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", self.public_url):
+            raise BadValue("public_url", f"'email.public_url' must start with https:// (or http://), not "
+                           f"{self.public_url!r}")  # fmt: skip
+        for key in ("smtp_host", "username", "subject_prefix"):
+            if has_control(getattr(self, key)):
+                raise BadValue(key, f"'email.{key}' must not contain line breaks or control characters")
+        if self.smtp_host and not self.from_address:
+            raise BadValue("from_address", "'email.from_address' is needed when 'email.smtp_host' is set")
+
+
 DEFAULT_SEARCHES = (
     SearchConfig(
         name="whim",
@@ -139,6 +191,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: Path | None = None
 
@@ -157,7 +210,7 @@ class Config:
 
 # Sections made of plain keys. Later features add theirs here; `Config` gets a field of the same name.
 SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig, "site": SiteConfig,
-                             "schedule": ScheduleConfig}
+                             "schedule": ScheduleConfig, "email": EmailConfig}
 
 ENV_OVERRIDES = {
     "TRIALFINDER_API_URL": ("api", "base_url"),

@@ -76,12 +76,14 @@ def record_events(conn: Connection, run_id: int, changes: Sequence[Change]) -> N
 
 @dataclass(frozen=True)
 class EventFilter:
-    """Which events to read: a detection-time window and/or events after a cursor id, and the studies' searches,
-    current overall statuses and site countries (each: any of; empty = no filter). Countries match case-blind."""
+    """Which events to read: a detection-time window and/or an id range (after_id < id <= until_id, for cursors),
+    and the studies' searches, current overall statuses and site countries (each: any of; empty = no filter).
+    Countries match case-blind."""
 
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     after_id: int | None = None
+    until_id: int | None = None
     searches: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
@@ -144,6 +146,8 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
         query = query.where(e.c.detected_at <= flt.end)
     if flt.after_id is not None:
         query = query.where(e.c.id > flt.after_id)
+    if flt.until_id is not None:
+        query = query.where(e.c.id <= flt.until_id)
     if flt.searches:
         query = query.where(
             exists().where(matches.c.nct_id == e.c.nct_id, matches.c.search_name.in_(flt.searches))
@@ -175,3 +179,8 @@ def known_countries(conn: Connection) -> list[str]:
     """Every country among the stored studies' current sites, sorted."""
     return sorted(c for c in conn.execute(select(locations.c.country).distinct()).scalars() if c)
 
+
+
+def newest_event_id(conn: Connection) -> int:
+    """The id of the newest change event, 0 when there is none (a cursor before every event)."""
+    return int(conn.execute(select(func.max(events_table.c.id))).scalar() or 0)

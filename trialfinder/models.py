@@ -228,3 +228,41 @@ class PipelineRun(Base):
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | cancelled
     steps: Mapped[list[Any]]  # [{"name", "status", "seconds", "detail"}]
+
+
+class Subscriber(Base):
+    """One e-mail digest subscription: its filters (same meaning as `trialfinder digest`), how often, its state,
+    its secret tokens and its cursor (the newest change event id already covered)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    searches: Mapped[list[Any]]  # search names; [] = every search
+    statuses: Mapped[list[Any]]  # overall status codes; [] = any
+    countries: Mapped[list[Any]]  # site countries; [] = any
+    frequency: Mapped[str] = mapped_column(String(16))  # daily | weekly
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | confirmed | unsubscribed
+    confirm_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)
+    cursor_event_id: Mapped[int | None] = mapped_column(Integer)  # set at confirmation to the newest event id
+    last_sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    confirmed_at: Mapped[dt.datetime | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+
+
+class Delivery(Base):
+    """One digest the SMTP server accepted: for whom, which event ids it covered (first..last, inclusive, before
+    filtering), its Message-ID and how many events it held. Written in the transaction that advances the cursor."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    first_event_id: Mapped[int] = mapped_column(Integer)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(255))
+    sent_at: Mapped[dt.datetime]
+    event_count: Mapped[int] = mapped_column(Integer)
