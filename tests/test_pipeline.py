@@ -21,7 +21,8 @@ def test_run_syncs_and_records_each_step(project: Project) -> None:
         run = conn.execute(select(table_of(PipelineRun))).one()
         sync_run = conn.execute(select(table_of(SyncRun))).one()
     assert run.status == "succeeded" and run.trigger == "manual" and run.finished_at is not None
-    assert [s["name"] for s in run.steps] == ["sync", "feeds"]
+    assert [s["name"] for s in run.steps] == ["sync", "feeds", "digests"]
+    assert run.steps[-1]["status"] == "skipped" and "e-mail is not set up" in run.steps[-1]["detail"]
     assert (project.path / "site" / "feed.xml").is_file()
     assert run.steps[0]["status"] == "ok" and run.steps[0]["detail"].startswith("sync full:")
     assert sync_run.mode == "full"  # no full sync ever: full is due

@@ -161,12 +161,12 @@ def _serve(
 
 
 def digests_step(ctx: StepContext) -> str:
-    """A pipeline step: send the due digests; a no-op when e-mail is not set up, StepFailed when any delivery
-    failed (the others were still sent). pipeline.py may import this module at its top: no import cycle."""
-    from .pipeline import StepFailed
+    """A pipeline step: send the due digests; skipped when e-mail is not set up, StepFailed when any delivery
+    failed (the others were still sent)."""
+    from .pipeline import StepFailed, StepSkipped
 
     if not ctx.config.email.smtp_host:
-        return "e-mail is not set up ([email] smtp_host is empty)"
+        raise StepSkipped("e-mail is not set up ([email] smtp_host is empty)")
     try:
         report = send_due_digests(ctx.config, ctx.engine)
     except EmailNotConfigured as exc:

@@ -29,6 +29,10 @@ class StepFailed(Exception):
     """A step could not do its work; the message is its one-line outcome."""
 
 
+class StepSkipped(Exception):
+    """A step has nothing it may do here (e.g. e-mail is not set up); the message says why. Not a failure."""
+
+
 @dataclass
 class StepContext:
     """What every step gets: config, engine, whether the sync is full, and the stop request."""
@@ -107,7 +111,9 @@ def feeds_step(ctx: StepContext) -> str:
 
 def default_steps() -> list[tuple[str, Step]]:
     """The pipeline's steps, in order."""
-    return [("sync", sync_step), ("feeds", feeds_step)]
+    from .delivery import digests_step
+
+    return [("sync", sync_step), ("feeds", feeds_step), ("digests", digests_step)]
 
 
 def run_pipeline(
@@ -149,6 +155,8 @@ def _run_step(name: str, step: Step, ctx: StepContext) -> StepResult:
         detail, status = str(exc), "cancelled"
     except StepFailed as exc:
         detail, status = str(exc), "failed"
+    except StepSkipped as exc:
+        detail, status = str(exc), "skipped"
     except Exception as exc:  # a step's bug must not stop the others; it is logged with its traceback
         log.exception("step %s crashed", name)
         detail, status = f"{type(exc).__name__}: {exc}", "failed"
