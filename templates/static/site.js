@@ -155,6 +155,7 @@
     return form.elements[name].value !== "";
   })) { more.open = true; }
   form.hidden = false;
+  document.getElementById("nojs").hidden = true;
   form.addEventListener("input", apply);
   form.addEventListener("change", function (event) {
     if (event.target.name === "sort" && event.target.value === "near" && !here) { locate(); }
