@@ -208,7 +208,12 @@ def test_without_javascript_every_study_is_listed(browser: Any, base_url: str, s
 
 def test_hostile_record_text_shows_as_text_and_runs_nothing(page: Any, base_url: str) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     for path in ("index.html", f"study/{XSS_ID}.html", "changes.html"):
         page.goto(base_url + path)
         assert page.get_by_text(XSS_TITLE, exact=True).first.is_visible()
