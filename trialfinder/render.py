@@ -68,7 +68,8 @@ def render_site(
     started = time.perf_counter()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     offered = [d if isinstance(d, Download) else Download(*d) for d in downloads]
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.parent))
+    # next to where the files really go (through any symlink), so every move is a rename on one file system
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.resolve().parent))
     try:
         with _connection(source) as conn:
             facts = site_facts(config, conn)

@@ -141,6 +141,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "updated_words": human_date(row.last_update_posted),
         "start_sort": row.start_date_sort.isoformat() if row.start_date_sort else "",
         "sites": site_views,
+        "site_groups": _by_country(site_views),
         "countries": countries,
         "where": _where(len(site_views), countries),
         "geo": " ".join(f"{site.lat:.2f},{site.lon:.2f}" for site in sites
@@ -222,9 +223,19 @@ def _site(site: Any) -> dict[str, Any]:
     return {
         "facility": site.facility or "Site not named",
         "place": place or "Place not given",
+        "country": site.country or "",
         "status": wording.status_words(site.status) if site.status else "",
         "contacts": [_contact(c) for c in site.contacts or [] if isinstance(c, dict)],
     }
+
+
+def _by_country(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sites grouped by country (alphabetical; sites without one last), each group in the record's order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for site in sites:
+        groups.setdefault(site["country"], []).append(site)
+    order = sorted(groups, key=lambda c: (c == "", c.casefold()))
+    return [{"country": c or "Country not given", "sites": groups[c]} for c in order]
 
 
 def _contact(contact: dict[str, Any]) -> dict[str, Any]:
