@@ -286,6 +286,9 @@ def test_works_from_a_file_url(browser: Any, site: Path) -> None:
         recruiting = [r["href"] for r in rows if r["data-status"] == "recruiting"]
         assert visible_links(page) == recruiting
         assert count_text(page) == f"{len(recruiting)} of {len(rows)} studies"
+        page.select_option("#f-status", "finished")
+        assert page.url == (site / "index.html").as_uri() + "?status=finished"  # the address follows here too
+        page.select_option("#f-status", "recruiting")
         page.locator("#studies > li:visible h3 a").first.click()
         assert page.url == (site / recruiting[0]).as_uri()
         assert page.locator(".foot").inner_text().count("ClinicalTrials.gov data as of") == 1
