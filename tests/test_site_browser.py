@@ -192,6 +192,16 @@ def test_nearest_uses_the_location_only_when_asked(browser: Any, base_url: str) 
         context.close()
 
 
+def test_a_refused_location_keeps_the_list_and_says_so(page: Any, base_url: str) -> None:
+    page.goto(base_url + "index.html")
+    first = visible_links(page)
+    page.get_by_role("button", name="Use my location").click()  # no permission granted in this context
+    note = page.locator("#geo-note")
+    note.filter(has_text="not available").wait_for()
+    assert "sorted by recently updated" in note.inner_text()
+    assert visible_links(page) == first and "sort=near" not in page.url
+
+
 def test_without_javascript_every_study_is_listed(browser: Any, base_url: str, site: Path) -> None:
     context = browser.new_context(java_script_enabled=False)
     try:
@@ -273,6 +283,10 @@ def test_phone_width_needs_no_sideways_scrolling(browser: Any, base_url: str) ->
         assert page.locator("#more").get_attribute("open") is None  # the list filters start folded on a phone
         page.locator("#more summary").click()
         assert page.locator("#f-status").is_visible()
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(page, options=WCAG_21_AA)
+        assert results.violations_count == 0, results.generate_report()
     finally:
         context.close()
 
