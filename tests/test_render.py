@@ -93,7 +93,7 @@ def test_every_study_gets_a_page_and_current_ones_are_listed(project: Project, s
     assert "This study is no longer listed on ClinicalTrials.gov (no longer on ClinicalTrials.gov)" in removed
     for rel in ("index.html", "changes.html", "study/NCT06056297.html"):
         text = Page((site / rel).read_text(encoding="utf-8")).plain
-        assert "ClinicalTrials.gov data as of 20 November 2026, 09:00 UTC" in text
+        assert "ClinicalTrials.gov data as of 20 November 2026, 09:00." in text
         assert "Our last update: 20 Nov 2026 09:01 UTC" in text
         assert "Searches used: WHIM syndrome, Mavorixafor (X4P-001), CXCR4 gene." in text
 

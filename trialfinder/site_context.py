@@ -296,9 +296,9 @@ def _modules(protocol: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _timestamp(value: str) -> str:
-    """The API's '2026-11-20T09:00:05' -> '20 November 2026, 09:00 UTC'; other text as is."""
-    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2})?Z?", value.strip())
-    return f"{human_date(match.group(1))}, {match.group(2)} UTC" if match else value
+    """The API's '2026-11-20T09:00:05' -> '20 November 2026, 09:00' (the API names no time zone); other text as is."""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2})?", value.strip())
+    return f"{human_date(match.group(1))}, {match.group(2)}" if match else value
 
 
 def _loads(text: str | None) -> dict[str, Any]:
