@@ -266,7 +266,7 @@ def test_filters_work_from_the_keyboard(page: Any, base_url: str, site: Path) ->
     page.keyboard.press("Backspace")
     tab_to("f-status")
     assert page.evaluate("document.activeElement.labels[0].textContent") == "Recruitment"
-    page.keyboard.press("ArrowDown")  # Any status -> Recruiting now or starting soon
+    page.keyboard.press("ArrowDown")  # Any status -> Recruiting or starting soon
     assert page.input_value("#f-status") == "open"
     assert visible_links(page) == [r["href"] for r in rows if r["data-status"] in ("recruiting", "soon")]
     assert page.url.endswith("index.html?status=open")

@@ -183,7 +183,7 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
     groups = [(GROUP_SLUGS[g], g) for g in wording.RECRUITMENT_GROUPS if GROUP_SLUGS[g] in present_groups]
     return {
         "topic": [("", "All topics"), *((s.name, s.label) for s in config.searches)],
-        "status": [("", "Any status"), ("open", "Recruiting now or starting soon"), *groups],
+        "status": [("", "Any status"), ("open", "Recruiting or starting soon"), *groups],
         "phase": [("", "Any phase"), *((p, wording.phase_words(p)) for p in phases)],
         "age": [("", "Any age"), ("child", "Children (under 18)"), ("adult", "Adults (18 to 64)"),
                 ("older", "Older adults (65 and over)")],
