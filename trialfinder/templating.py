@@ -1,7 +1,8 @@
 """The one Jinja2 Environment: templates from templates/, autoescape on for .html/.xml, every filter registered here.
 
 ClinicalTrials.gov text fields are Markdown: the `markdown` filter renders them with markdown-it-py with raw HTML
-off (markdown-it escapes the text and refuses javascript:/data: links), so API text is never marked safe as is.
+off (markdown-it escapes the text and refuses javascript:/data: links) and images off (no remote loads), so API text
+is never marked safe as is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .resources import templates_dir
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    # images off too: record text must not make pages load anything from elsewhere
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).disable("image")
 
 
 def markdown(text: str | None) -> Markup:

@@ -1,0 +1,92 @@
+"""Site render benchmark: `render_site` over N real-shaped synthetic studies (tests/worldgen.py), synced from the
+fake ClinicalTrials.gov API into a fresh SQLite database first (not timed).
+
+Prints, measured in this run: render seconds and pages/s (first render into an empty folder, then a re-render over
+the existing site), index.html raw and gzip sizes for N studies, and the same for a small world (default 300
+studies) against the 150 KB gzip target for the list page.
+
+    python benchmarks/bench_render.py [--studies 5000] [--small 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+TARGET_GZIP_KB = 150.0
+
+
+def build_database(n: int, folder: Path) -> tuple[Any, Any]:
+    """A database holding n synthetic studies (one full sync from the fake API); returns (config, engine)."""
+    from tests.fakeapi import FakeCtGov
+    from tests.worldgen import make_study
+    from trialfinder.config import load_config
+    from trialfinder.db import open_database
+    from trialfinder.sync import run_sync
+
+    with FakeCtGov() as api:
+        api.put_many(make_study(i) for i in range(n))
+        base = load_config(environ={"TRIALFINDER_API_URL": api.base_url,
+                                    "TRIALFINDER_DATABASE_URL": f"sqlite:///{folder / 'tf.db'}"})  # fmt: skip
+        config = dataclasses.replace(base, api=dataclasses.replace(base.api, min_interval_s=0.0))
+        engine = open_database(config.database.url)
+        run_sync(config, engine, full=True, progress=False)
+    return config, engine
+
+
+def measure(n: int, folder: Path) -> dict[str, Any]:
+    from trialfinder.render import render_site
+
+    config, engine = build_database(n, folder)
+    out = folder / "site"
+    runs = []
+    for _ in range(2):
+        started = time.perf_counter()
+        result = render_site(config, engine, out)
+        runs.append(time.perf_counter() - started)
+    index = (out / "index.html").read_bytes()
+    pages = sorted(out.glob("study/*.html"), key=lambda p: p.stat().st_size)
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return {
+        "studies": result.studies, "pages": result.pages, "files": len(result.files), "first_s": runs[0],
+        "again_s": runs[1], "index_raw": len(index), "index_gzip": len(gzip.compress(index, compresslevel=6)),
+        "study_median": pages[len(pages) // 2].stat().st_size if pages else 0,
+        "study_max": pages[-1].stat().st_size if pages else 0, "site_bytes": total,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", type=int, default=5000, help="studies in the big world (default 5000)")
+    parser.add_argument("--small", type=int, default=300, help="studies in the small world (default 300)")
+    args = parser.parse_args()
+    results = {}
+    for n in (args.studies, args.small):
+        with tempfile.TemporaryDirectory() as tmp:
+            results[n] = measure(n, Path(tmp))
+    print("trialfinder render benchmark (index.html gzip at level 6, as a web server would send it)")
+    print(f"{'studies':>8} {'pages':>6} {'first s':>8} {'pages/s':>8} {'again s':>8} {'pages/s':>8} "
+          f"{'index KB':>9} {'gzip KB':>8} {'B/row gz':>8} {'study page KB (median/max)':>27} "
+          f"{'site MB':>8}")  # fmt: skip
+    for r in results.values():
+        print(f"{r['studies']:>8} {r['pages']:>6} {r['first_s']:>8.2f} {r['pages'] / r['first_s']:>8.0f} "
+              f"{r['again_s']:>8.2f} {r['pages'] / r['again_s']:>8.0f} {r['index_raw'] / 1024:>9.1f} "
+              f"{r['index_gzip'] / 1024:>8.1f} {r['index_gzip'] / max(1, r['studies']):>8.0f} "
+              f"{r['study_median'] / 1024:>13.1f} / {r['study_max'] / 1024:<11.1f} {r['site_bytes'] / 2**20:>8.1f}")
+    small = results[args.small]
+    print(f"list page for {args.small} studies: {small['index_gzip'] / 1024:.1f} KB gzip "
+          f"(target <= {TARGET_GZIP_KB:.0f} KB: {'met' if small['index_gzip'] / 1024 <= TARGET_GZIP_KB else 'MISSED'}, "
+          f"{small['index_gzip'] / 1024 / TARGET_GZIP_KB:.2f} of the budget)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

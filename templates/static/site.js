@@ -1,0 +1,168 @@
+/* trialfinder site: filters, sorting and "nearest" for index.html, all in this page (no requests, no storage).
+   Each study row carries its facts in data-* attributes; the form's choices are mirrored in the URL query string
+   so a filtered view can be shared and reopened. The visitor's location is asked for only when they press
+   "Use my location" (or choose "Nearest to me") and is never sent anywhere or put in the URL. */
+(function () {
+  "use strict";
+  var form = document.getElementById("filters");
+  var list = document.getElementById("studies");
+  if (!form || !list || !window.URLSearchParams) { return; }
+  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "sort"];
+  var countEl = document.getElementById("count");
+  var noneEl = document.getElementById("none");
+  var geoNote = document.getElementById("geo-note");
+  var here = null;
+  var lastOrder = "";
+
+  function fold(text) {
+    return (text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+  function words(value) { return value ? value.split(" ") : []; }
+  function points(value) {
+    return words(value).map(function (pair) {
+      var p = pair.split(",");
+      return [parseFloat(p[0]), parseFloat(p[1])];
+    }).filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); });
+  }
+  var items = Array.prototype.map.call(list.children, function (row, index) {
+    var d = row.dataset;
+    var text = Array.prototype.map.call(row.querySelectorAll(".q"), function (el) { return el.textContent; });
+    return {
+      row: row, index: index, text: fold(text.join(" ")), topic: words(d.topic), status: d.status || "",
+      phase: words(d.phase), age: words(d.age), sex: d.sex || "", type: d.type || "",
+      country: d.country ? d.country.split("|") : [], updated: d.updated || "", start: d.start || "",
+      geo: points(d.geo), km: null, dist: row.querySelector(".dist")
+    };
+  });
+
+  function choices() {
+    var s = {};
+    FIELDS.forEach(function (name) { s[name] = form.elements[name].value.trim(); });
+    return s;
+  }
+  function matches(s, it) {
+    if (s.topic && it.topic.indexOf(s.topic) < 0) { return false; }
+    if (s.status === "open") {
+      if (it.status !== "recruiting" && it.status !== "soon") { return false; }
+    } else if (s.status && it.status !== s.status) { return false; }
+    if (s.phase && it.phase.indexOf(s.phase) < 0) { return false; }
+    if (s.age && it.age.indexOf(s.age) < 0) { return false; }
+    if (s.sex && it.sex && it.sex !== "ALL" && it.sex !== s.sex) { return false; }
+    if (s.type && it.type !== s.type) { return false; }
+    if (s.country && it.country.indexOf(s.country) < 0) { return false; }
+    if (s.q) {
+      var terms = fold(s.q).split(/\s+/);
+      for (var i = 0; i < terms.length; i++) {
+        if (terms[i] && it.text.indexOf(terms[i]) < 0) { return false; }
+      }
+    }
+    return true;
+  }
+  function distanceKm(a, b) {
+    var rad = Math.PI / 180, dLat = (b[0] - a[0]) * rad, dLon = (b[1] - a[1]) * rad;
+    var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
+      Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
+    return 12742 * Math.asin(Math.min(1, Math.sqrt(h)));
+  }
+  function measure() {
+    items.forEach(function (it) {
+      it.km = null;
+      it.geo.forEach(function (p) {
+        var km = distanceKm([here.lat, here.lon], p);
+        if (it.km === null || km < it.km) { it.km = km; }
+      });
+      it.dist.textContent = it.km === null ? " · no site location given" : " · nearest site about " +
+        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km)) + " km away";
+    });
+  }
+  function reorder(sort) {
+    var key = sort === "near" && here ? "near" + here.lat + "," + here.lon : sort === "start" ? "start" : "updated";
+    if (key === lastOrder) { return; }
+    lastOrder = key;
+    var order = items.slice();
+    if (key === "start") {
+      order.sort(function (a, b) { return a.start === b.start ? a.index - b.index : a.start < b.start ? 1 : -1; });
+    } else if (key !== "updated") {
+      order.sort(function (a, b) {
+        if (a.km === b.km) { return a.index - b.index; }
+        if (a.km === null) { return 1; }
+        if (b.km === null) { return -1; }
+        return a.km - b.km;
+      });
+    }
+    var fragment = document.createDocumentFragment();
+    order.forEach(function (it) { fragment.appendChild(it.row); });
+    list.appendChild(fragment);
+  }
+  function writeUrl(s) {
+    var params = new URLSearchParams();
+    FIELDS.forEach(function (name) {
+      if (s[name] && !(name === "sort" && s[name] === "updated")) { params.set(name, s[name]); }
+    });
+    var query = params.toString();
+    try {
+      history.replaceState(null, "", query ? "?" + query : location.pathname);
+    } catch (e) { /* some browsers refuse this on file:// pages; the filters still work */ }
+  }
+  function apply() {
+    var s = choices(), shown = 0;
+    reorder(s.sort);
+    items.forEach(function (it) {
+      var ok = matches(s, it);
+      it.row.hidden = !ok;
+      if (ok) { shown++; }
+    });
+    countEl.textContent = shown + " of " + items.length + (items.length === 1 ? " study" : " studies");
+    noneEl.hidden = shown > 0;
+    writeUrl(s);
+  }
+  function locate() {
+    if (!navigator.geolocation) {
+      geoNote.textContent = "This browser cannot share a location, so the list keeps its order.";
+      return;
+    }
+    geoNote.textContent = "Asking this browser for your location…";
+    navigator.geolocation.getCurrentPosition(function (position) {
+      here = { lat: position.coords.latitude, lon: position.coords.longitude };
+      measure();
+      form.elements.sort.value = "near";
+      geoNote.textContent = "Sorted by the nearest site to you. Your location stays in this browser.";
+      apply();
+    }, function () {
+      geoNote.textContent = "Your location is not available, so the list is sorted by recently updated.";
+      apply();
+    }, { maximumAge: 600000, timeout: 20000 });
+  }
+
+  var params = new URLSearchParams(location.search);
+  FIELDS.forEach(function (name) {
+    var field = form.elements[name], value = params.get(name);
+    if (value === null) { return; }
+    if (field.tagName === "SELECT") {
+      for (var i = 0; i < field.options.length; i++) {
+        if (field.options[i].value === value) { field.value = value; }
+      }
+    } else {
+      field.value = value;
+    }
+  });
+  if (form.elements.sort.value === "near") {
+    geoNote.textContent = "To sort nearest first, press “Use my location”.";
+  }
+  var more = document.getElementById("more");
+  var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
+  if (!narrow || ["topic", "status", "phase", "age", "sex", "type", "country"].some(function (name) {
+    return form.elements[name].value !== "";
+  })) { more.open = true; }
+  form.hidden = false;
+  document.getElementById("nojs").hidden = true;
+  form.addEventListener("input", apply);
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "sort" && event.target.value === "near" && !here) { locate(); }
+    apply();
+  });
+  form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
+  form.addEventListener("reset", function () { setTimeout(apply, 0); });
+  document.getElementById("locate").addEventListener("click", locate);
+  apply();
+}());
