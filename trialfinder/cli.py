@@ -124,9 +124,10 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
 
 def _register_commands() -> None:
     from .commands_digest import digest, feeds
+    from .commands_export import export_command
     from .commands_pipeline import run_command, schedule_command
 
-    for command in (run_command, schedule_command, digest, feeds):
+    for command in (run_command, schedule_command, digest, feeds, export_command):
         main.add_command(command)
 
 

@@ -1,0 +1,333 @@
+"""Researcher exports: studies, locations, events or versions as CSV, JSON Lines or JSON, read from the database only.
+
+Rows are streamed: one SQL query per table (portable Core, `yield_per` batches; PostgreSQL gets a server-side
+cursor), plus, for studies, two small queries per batch for their searches and site countries. Nothing holds more
+than a batch in memory, whatever the number of studies. The columns are trialfinder/export_columns.py.
+
+Filters pick studies, the same way as `trialfinder digest`: any of the searches, any of the statuses, any of the
+phases, a current site in any of the countries, last updated on or after a date; removed studies are included
+(column `removed`) unless `exclude_removed`. Every table gives the rows of the picked studies; the locations table
+also keeps only the sites in the countries asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Text, cast, exists, func, or_, select
+
+from . import __version__
+from .config import Config
+from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of
+from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, table_of
+from .outfile import open_atomic, write_text_atomic
+from .store import last_succeeded_run, utcnow
+
+FORMATS = ("csv", "jsonl", "json")
+BATCH_ROWS = 500  # rows per fetch; also the size of the IN (...) lists of the per-batch queries
+DATA_DICTIONARY = "docs/data-dictionary.md"
+SITE_TABLES = ("studies", "locations", "events")
+
+studies = table_of(Study)
+locations = table_of(StudyLocation)
+matches = table_of(StudySearch)
+versions = table_of(StudyVersion)
+events = table_of(ChangeEvent)
+_DATE = re.compile(r"\d{4}(?:-\d{2}){0,2}")
+
+
+class ExportError(ValueError):
+    """Bad export input (unknown table, format or column), worded for a one-line error."""
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which studies to export (each field: any of; empty = no filter). Values are checked by the caller:
+    searches by name, statuses and phases as API codes, countries as stored, updated_since as YYYY-MM-DD."""
+
+    searches: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    updated_since: str | None = None
+    exclude_removed: bool = False
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to write: a table, a format, its columns (see `pick_columns`), the filter, and a BOM for Excel."""
+
+    table: str
+    fmt: str
+    columns: tuple[Column, ...]
+    flt: ExportFilter = ExportFilter()
+    excel: bool = False
+
+
+def pick_columns(table: str, fmt: str, names: Sequence[str] | None = None) -> tuple[Column, ...]:
+    """The columns to write: `names` in that order, else the table's defaults for `fmt` (CSV leaves out the
+    jsonl/json-only ones). ExportError for an unknown table, format or column."""
+    if table not in TABLES:
+        raise ExportError(f"unknown --table {table!r}; choose from: {', '.join(TABLES)}")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}")
+    known = {column.name: column for column in columns_of(table)}
+    if not names:
+        return tuple(c for c in known.values() if c.csv or fmt != "csv")
+    picked = []
+    for name in dict.fromkeys(names):
+        column = known.get(name)
+        if column is None:
+            raise ExportError(f"unknown column {name!r} for --table {table}; choose from: {', '.join(known)}")
+        if fmt == "csv" and not column.csv:
+            raise ExportError(f"column {name!r} is only in --format jsonl or json")
+        picked.append(column)
+    return tuple(picked)
+
+
+# --- rows -------------------------------------------------------------------------------------------------------
+
+
+def _study_conditions(flt: ExportFilter) -> list[ColumnElement[bool]]:
+    """WHERE clauses on `studies` for the filter (subqueries use aliases, so they never correlate to the outer
+    locations or search tables)."""
+    conditions: list[ColumnElement[bool]] = []
+    if flt.searches:
+        found = matches.alias("found")
+        conditions.append(exists().where(found.c.nct_id == studies.c.nct_id, found.c.search_name.in_(flt.searches)))
+    if flt.statuses:
+        conditions.append(studies.c.overall_status.in_(flt.statuses))
+    if flt.phases:  # phases is a JSON array of codes; its text holds each code in double quotes
+        text = cast(studies.c.phases, Text)
+        conditions.append(or_(*(text.like(f'%"{_like_escape(p)}"%', escape="\\") for p in flt.phases)))
+    if flt.countries:
+        site = locations.alias("site")
+        wanted = [c.casefold() for c in flt.countries]
+        conditions.append(exists().where(site.c.nct_id == studies.c.nct_id, func.lower(site.c.country).in_(wanted)))
+    if flt.updated_since:
+        conditions.append(studies.c.last_update_posted >= flt.updated_since)
+    if flt.exclude_removed:
+        conditions.append(studies.c.removed_at.is_(None))
+    return conditions
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _query(table: str, flt: ExportFilter) -> Select[Any]:
+    conditions = _study_conditions(flt)
+    if table == "studies":
+        return select(*(c for c in studies.c if c.name != "raw_json")).where(*conditions).order_by(studies.c.nct_id)
+    if table == "locations":
+        query = (
+            select(locations, studies.c.overall_status)
+            .join(studies, studies.c.nct_id == locations.c.nct_id)
+            .where(*conditions)
+            .order_by(locations.c.nct_id, locations.c.position)
+        )
+        if flt.countries:
+            query = query.where(func.lower(locations.c.country).in_([c.casefold() for c in flt.countries]))
+        return query
+    if table == "events":
+        return (
+            select(events, versions.c.content_hash)
+            .join(studies, studies.c.nct_id == events.c.nct_id)
+            .outerjoin(versions, versions.c.id == events.c.version_id)
+            .where(*conditions)
+            .order_by(events.c.id)
+        )
+    if table == "versions":
+        query = select(versions).order_by(versions.c.id)
+        if conditions:
+            query = query.where(versions.c.nct_id.in_(select(studies.c.nct_id).where(*conditions)))
+        return query
+    raise ExportError(f"unknown --table {table!r}; choose from: {', '.join(TABLES)}")
+
+
+def iter_rows(conn: Connection, table: str, flt: ExportFilter) -> Iterator[dict[str, Any]]:
+    """The rows of `table` for the filter, in file order, as dicts the columns' getters read; streamed."""
+    result = conn.execution_options(yield_per=BATCH_ROWS).execute(_query(table, flt))
+    for batch in result.partitions():
+        rows = [row._asdict() for row in batch]
+        if table == "studies":
+            _add_study_extras(conn, rows)
+        yield from rows
+
+
+def _add_study_extras(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Each study's searches (by name) and its sites' countries (each once, in site order) and count."""
+    ids = [row["nct_id"] for row in rows]
+    found: dict[str, list[str]] = defaultdict(list)
+    query = select(matches.c.nct_id, matches.c.search_name).where(matches.c.nct_id.in_(ids))
+    for nct_id, name in conn.execute(query.order_by(matches.c.nct_id, matches.c.search_name)):
+        found[nct_id].append(name)
+    countries: dict[str, dict[str, None]] = defaultdict(dict)
+    sites: dict[str, int] = defaultdict(int)
+    query = select(locations.c.nct_id, locations.c.country).where(locations.c.nct_id.in_(ids))
+    for nct_id, country in conn.execute(query.order_by(locations.c.nct_id, locations.c.position)):
+        sites[nct_id] += 1
+        if country:
+            countries[nct_id][country] = None
+    for row in rows:
+        key = row["nct_id"]
+        row.update(searches=found.get(key, []), countries=list(countries.get(key, ())), site_count=sites.get(key, 0))
+
+
+# --- cells ------------------------------------------------------------------------------------------------------
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet could run as a formula (starts with = + - @ tab or CR) gets a leading "'"."""
+    return "'" + text if text[:1] in NEUTRALISED_STARTS else text
+
+
+def _csv_text(value: Any) -> str:
+    return "" if value is None else neutralise(str(value))
+
+
+def _csv_list(value: Any) -> str:
+    return neutralise(LIST_SEPARATOR.join(str(item) for item in value)) if value else ""
+
+
+def _csv_date(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return text if _DATE.fullmatch(text) else neutralise(text)  # a malformed "date" is text, and checked as such
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+CSV_CELL: dict[str, Callable[[Any], str]] = {
+    "text": _csv_text,
+    "list": _csv_list,
+    "integer": lambda v: "" if v is None else str(int(v)),
+    "number": lambda v: "" if v is None else repr(float(v)),
+    "boolean": lambda v: "" if v is None else ("true" if v else "false"),
+    "date": _csv_date,
+    "datetime": lambda v: _iso(v) or "",
+    "json": lambda v: "" if v is None else str(v),
+}
+JSON_VALUE: dict[str, Callable[[Any], Any]] = {
+    "text": lambda v: v,
+    "list": lambda v: [str(item) for item in v] if v is not None else [],
+    "integer": lambda v: None if v is None else int(v),
+    "number": lambda v: None if v is None else float(v),
+    "boolean": lambda v: None if v is None else bool(v),
+    "date": lambda v: v,
+    "datetime": _iso,
+    "json": lambda v: None if v is None else json.loads(v),
+}
+
+
+def write_rows(handle: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[Column], fmt: str) -> int:
+    """Write `rows` to `handle` in `fmt` (csv: RFC 4180 with a header; jsonl: one object a line; json: one
+    array), one row at a time; returns the number of rows."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow([column.name for column in columns])
+        cells = [(column.get, CSV_CELL[column.type]) for column in columns]
+        for row in rows:
+            writer.writerow([cell(get(row)) for get, cell in cells])
+            count += 1
+        return count
+    values = [(column.name, column.get, JSON_VALUE[column.type]) for column in columns]
+    if fmt == "json":
+        handle.write("[")
+    for row in rows:
+        line = json.dumps({name: value(get(row)) for name, get, value in values}, ensure_ascii=False)
+        if fmt == "json":
+            handle.write(",\n" if count else "\n")
+            handle.write(line)
+        else:
+            handle.write(line + "\n")
+        count += 1
+    if fmt == "json":
+        handle.write("\n]\n" if count else "]\n")
+    return count
+
+
+# --- provenance and files ---------------------------------------------------------------------------------------
+
+
+def provenance(config: Config, conn: Connection, request: ExportRequest, exported_at: dt.datetime) -> dict[str, Any]:
+    """Where the data comes from: searches, ClinicalTrials.gov data timestamp, last sync, export time, filters.
+    `rows` is filled in once the rows are written."""
+    run = last_succeeded_run(conn)
+    return {
+        "table": request.table,
+        "format": request.fmt,
+        "excel_bom": request.excel,
+        "rows": None,
+        "columns": [column.name for column in request.columns],
+        "list_separator": LIST_SEPARATOR,
+        "filters": asdict(request.flt),
+        "searches": [{"name": s.name, "label": s.label, "params": s.params} for s in config.searches],
+        "clinicaltrials_gov": {
+            "api_url": config.api.base_url,
+            "api_version": run.api_version if run is not None else None,
+            "data_timestamp": run.data_timestamp if run is not None else None,
+            "last_sync_finished_at": _iso(run.finished_at) if run is not None else None,
+        },
+        "exported_at": _iso(exported_at),
+        "trialfinder_version": __version__,
+        "data_dictionary": DATA_DICTIONARY,
+    }
+
+
+def provenance_line(meta: dict[str, Any]) -> str:
+    """The provenance in one line, for stderr."""
+    ctgov = meta["clinicaltrials_gov"]
+    return (
+        f"{meta['rows']} rows of {meta['table']} ({meta['format']}); searches: "
+        f"{', '.join(s['name'] for s in meta['searches'])}; ClinicalTrials.gov data as of "
+        f"{ctgov['data_timestamp'] or 'unknown (no sync yet)'}; last sync {ctgov['last_sync_finished_at'] or 'never'}; "
+        f"exported at {meta['exported_at']}"
+    )
+
+
+def export_to_stream(config: Config, conn: Connection, request: ExportRequest, handle: TextIO) -> dict[str, Any]:
+    """Write the export to an open text handle (newline=""); returns the provenance with the row count."""
+    meta = provenance(config, conn, request, utcnow())
+    if request.excel:
+        handle.write("\ufeff")
+    meta["rows"] = write_rows(handle, iter_rows(conn, request.table, request.flt), request.columns, request.fmt)
+    return meta
+
+
+def sidecar_path(path: Path) -> Path:
+    """`<file>.meta.json` next to an export file."""
+    return path.with_name(path.name + ".meta.json")
+
+
+def export_to_file(config: Config, engine: Engine, request: ExportRequest, path: Path) -> dict[str, Any]:
+    """Write the export to `path` and its provenance to `<path>.meta.json`, each whole or not at all (temporary
+    file and rename); one read transaction, so a sync running meanwhile is not half seen."""
+    with engine.connect() as conn, open_atomic(path, newline="") as handle:
+        meta = export_to_stream(config, conn, request, handle)
+    meta["file"] = path.name
+    write_text_atomic(sidecar_path(path), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return meta
+
+
+def write_site_exports(config: Config, engine: Engine, out_dir: Path) -> list[Path]:
+    """Write out_dir/exports/studies.csv, locations.csv and events.csv (all columns, no filter, removed studies
+    included), each with its `<name>.csv.meta.json` sidecar; returns the three CSV paths."""
+    paths = []
+    for table in SITE_TABLES:
+        path = out_dir / "exports" / f"{table}.csv"
+        export_to_file(config, engine, ExportRequest(table, "csv", pick_columns(table, "csv")), path)
+        paths.append(path)
+    return paths
