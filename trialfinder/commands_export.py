@@ -121,8 +121,7 @@ def export_command(
 
 
 def _to_stdout(app: AppContext, request: ExportRequest) -> dict[str, Any]:
-    binary = click.get_binary_stream("stdout")
-    handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
         with app.engine.connect() as conn:
             meta = export_to_stream(app.config, conn, request, handle)

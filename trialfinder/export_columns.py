@@ -254,8 +254,8 @@ def render_data_dictionary() -> str:
         "",
         "- Columns come in the order listed, in every format. `--columns a,b,c` picks and orders them.",
         f"- CSV: RFC 4180, UTF-8 (`--excel` adds a byte order mark), CRLF line ends, a header row. An empty cell "
-        f"is a value ClinicalTrials.gov does not give. Lists are joined with `{_md(LIST_SEPARATOR)}`; jsonl and "
-        "json give them as arrays, and empty values as `null`.",
+        f"is a value not given (`null` in jsonl/json; `[]` for a list). Lists are joined with `{_md(LIST_SEPARATOR)}`; jsonl and "
+        "json give them as arrays.",
         "- Text and list cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'` in "
         "CSV, so a spreadsheet shows them instead of running them as formulas. Numbers, dates, booleans and "
         "jsonl/json values are never changed.",
@@ -267,7 +267,7 @@ def render_data_dictionary() -> str:
         "| type | CSV cell | JSON |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {name} | {csv_words} | {json_words} |" for name, (csv_words, json_words) in TYPES.items()]
+    lines += [f"| {name} | {_md(csv_words)} | {_md(json_words)} |" for name, (csv_words, json_words) in TYPES.items()]
     for table, (what, columns) in TABLES.items():
         lines += ["", f"## {table}", "", f"`trialfinder export --table {table}`: {what}.", "",
                   "| # | column | type | ClinicalTrials.gov field | description | example |",
