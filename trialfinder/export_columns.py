@@ -253,9 +253,9 @@ def render_data_dictionary() -> str:
         "`python -m trialfinder.export_columns > docs/data-dictionary.md` (a test checks it is current).",
         "",
         "- Columns come in the order listed, in every format. `--columns a,b,c` picks and orders them.",
-        f"- CSV: RFC 4180, UTF-8 (`--excel` adds a byte order mark), CRLF line ends, a header row. An empty cell "
-        f"is a value not given (`null` in jsonl/json; `[]` for a list). Lists are joined with `{_md(LIST_SEPARATOR)}`; jsonl and "
-        "json give them as arrays.",
+        "- CSV: RFC 4180, UTF-8 (`--excel` adds a byte order mark), CRLF line ends, a header row. An empty cell is "
+        "a value not given (`null` in jsonl/json; `[]` for a list). Lists are joined with "
+        f"`{_md(LIST_SEPARATOR)}`; jsonl and json give them as arrays.",
         "- Text and list cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'` in "
         "CSV, so a spreadsheet shows them instead of running them as formulas. Numbers, dates, booleans and "
         "jsonl/json values are never changed.",
