@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import itertools
 import json
-import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +41,6 @@ locations = table_of(StudyLocation)
 matches = table_of(StudySearch)
 versions = table_of(StudyVersion)
 events = table_of(ChangeEvent)
-_DATE = re.compile(r"\d{4}(?:-\d{2}){0,2}")
 
 
 class ExportError(ValueError):
@@ -126,7 +125,8 @@ def _like_escape(value: str) -> str:
 def _query(table: str, flt: ExportFilter) -> Select[Any]:
     conditions = _study_conditions(flt)
     if table == "studies":
-        return select(*(c for c in studies.c if c.name != "raw_json")).where(*conditions).order_by(studies.c.nct_id)
+        fields = [c for c in studies.c if c.name not in _STUDY_FIELDS_LEFT_OUT]
+        return select(*fields).where(*conditions).order_by(studies.c.nct_id)
     if table == "locations":
         query = (
             select(locations, studies.c.overall_status)
@@ -153,33 +153,55 @@ def _query(table: str, flt: ExportFilter) -> Select[Any]:
     raise ExportError(f"unknown --table {table!r}; choose from: {', '.join(TABLES)}")
 
 
+# Not needed by any column: the raw record (big), sortable dates and last_seen (each costs a conversion per row).
+_STUDY_FIELDS_LEFT_OUT = frozenset({"raw_json", "last_seen", "start_date_sort", "primary_completion_date_sort",
+                                    "completion_date_sort"})  # fmt: skip
+
+
+def _stream(conn: Connection, query: Select[Any]) -> Iterator[Any]:
+    return iter(conn.execution_options(yield_per=BATCH_ROWS).execute(query))
+
+
 def iter_rows(conn: Connection, table: str, flt: ExportFilter) -> Iterator[dict[str, Any]]:
     """The rows of `table` for the filter, in file order, as dicts the columns' getters read; streamed."""
-    result = conn.execution_options(yield_per=BATCH_ROWS).execute(_query(table, flt))
-    for batch in result.partitions():
-        rows = [row._asdict() for row in batch]
-        if table == "studies":
-            _add_study_extras(conn, rows)
+    rows = (row._asdict() for row in _stream(conn, _query(table, flt)))
+    if table != "studies":
         yield from rows
-
-
-def _add_study_extras(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Each study's searches (by name) and its sites' countries (each once, in site order) and count."""
-    ids = [row["nct_id"] for row in rows]
-    found: dict[str, list[str]] = defaultdict(list)
-    query = select(matches.c.nct_id, matches.c.search_name).where(matches.c.nct_id.in_(ids))
-    for nct_id, name in conn.execute(query.order_by(matches.c.nct_id, matches.c.search_name)):
-        found[nct_id].append(name)
-    countries: dict[str, dict[str, None]] = defaultdict(dict)
-    sites: dict[str, int] = defaultdict(int)
-    query = select(locations.c.nct_id, locations.c.country).where(locations.c.nct_id.in_(ids))
-    for nct_id, country in conn.execute(query.order_by(locations.c.nct_id, locations.c.position)):
-        sites[nct_id] += 1
-        if country:
-            countries[nct_id][country] = None
+        return
+    # Each study's sites (for countries and site_count) and searches come from two more streams in the same
+    # nct_id order, read alongside: no per-batch IN lists, nothing held beyond the current study.
+    conditions = _study_conditions(flt)
+    sites = _Alongside(_stream(conn, select(locations.c.nct_id, locations.c.country)
+                               .join(studies, studies.c.nct_id == locations.c.nct_id).where(*conditions)
+                               .order_by(locations.c.nct_id, locations.c.position)))  # fmt: skip
+    found = _Alongside(_stream(conn, select(matches.c.nct_id, matches.c.search_name)
+                               .join(studies, studies.c.nct_id == matches.c.nct_id).where(*conditions)
+                               .order_by(matches.c.nct_id, matches.c.search_name)))  # fmt: skip
     for row in rows:
         key = row["nct_id"]
-        row.update(searches=found.get(key, []), countries=list(countries.get(key, ())), site_count=sites.get(key, 0))
+        countries = sites.take(key)
+        row["site_count"] = len(countries)
+        row["countries"] = list(dict.fromkeys(c for c in countries if c))
+        row["searches"] = found.take(key)
+        yield row
+
+
+class _Alongside:
+    """A stream of (nct_id, value) rows in the same order as the studies stream, taken study by study.
+
+    Only equality is compared (never <), so the database's collation of nct_id is all that orders both streams;
+    each stream joins the same filtered studies, so every row belongs to a study of the main stream."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def take(self, key: str) -> list[Any]:
+        values = []
+        while self._next is not None and self._next[0] == key:
+            values.append(self._next[1])
+            self._next = next(self._rows, None)
+        return values
 
 
 # --- cells ------------------------------------------------------------------------------------------------------
@@ -187,26 +209,32 @@ def _add_study_extras(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def neutralise(text: str) -> str:
     """A text cell a spreadsheet could run as a formula (starts with = + - @ tab or CR) gets a leading "'"."""
-    return "'" + text if text[:1] in NEUTRALISED_STARTS else text
+    return "'" + text if text.startswith(NEUTRALISED_STARTS) else text
 
 
 def _csv_text(value: Any) -> str:
-    return "" if value is None else neutralise(str(value))
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return "'" + text if text.startswith(NEUTRALISED_STARTS) else text
 
 
 def _csv_list(value: Any) -> str:
-    return neutralise(LIST_SEPARATOR.join(str(item) for item in value)) if value else ""
-
-
-def _csv_date(value: Any) -> str:
-    if value is None:
+    if not value:
         return ""
-    text = str(value)
-    return text if _DATE.fullmatch(text) else neutralise(text)  # a malformed "date" is text, and checked as such
+    try:
+        text = LIST_SEPARATOR.join(value)
+    except TypeError:  # an item that is not text (a number in an unusual record)
+        text = LIST_SEPARATOR.join(str(item) for item in value)
+    return "'" + text if text.startswith(NEUTRALISED_STARTS) else text
 
 
+@functools.lru_cache(maxsize=4096)  # many rows share a sync's timestamps
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value is None:
+        return None
+    utc = value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+    return utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 CSV_CELL: dict[str, Callable[[Any], str]] = {
@@ -215,7 +243,7 @@ CSV_CELL: dict[str, Callable[[Any], str]] = {
     "integer": lambda v: "" if v is None else str(int(v)),
     "number": lambda v: "" if v is None else repr(float(v)),
     "boolean": lambda v: "" if v is None else ("true" if v else "false"),
-    "date": _csv_date,
+    "date": _csv_text,  # a date never starts with = + - @ tab or CR; a malformed one that does is neutralised
     "datetime": lambda v: _iso(v) or "",
     "json": lambda v: "" if v is None else str(v),
 }
@@ -239,10 +267,9 @@ def write_rows(handle: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow([column.name for column in columns])
         cells = [(column.get, CSV_CELL[column.type]) for column in columns]
-        for row in rows:
-            writer.writerow([cell(get(row)) for get, cell in cells])
-            count += 1
-        return count
+        counter = itertools.count(1)
+        writer.writerows([cell(get(row)) for get, cell in cells] for row in rows if next(counter))
+        return next(counter) - 1
     values = [(column.name, column.get, JSON_VALUE[column.type]) for column in columns]
     if fmt == "json":
         handle.write("[")
