@@ -115,6 +115,8 @@ def export_command(
             meta = export_to_file(app.config, engine, request, output)
         except OSError as exc:
             fail(f"cannot write {output}: {exc}", EXIT_FAILED)
+        except KeyboardInterrupt:
+            fail(f"export interrupted; {output} was not written", 130)
         verb = f"wrote {output} and {sidecar_path(output).name}:"
     if not quiet:
         click.echo(f"{verb} {provenance_line(meta)}", err=True)
