@@ -455,3 +455,9 @@ def test_data_dictionary_is_current(project: Project) -> None:
         for column in columns_of(table):
             assert f"| `{column.name}` | {column.type} |" in text
             assert column.description and column.example, (table, column.name)
+
+
+def test_side_streams_are_taken_study_by_study() -> None:
+    sites = export._Alongside(iter([("NCT1", "a"), ("NCT2", "b"), ("NCT2", "c"), ("NCT4", "d"), ("NCT5", "e")]))
+    # NCT1 is not in the main stream (say, committed between the queries): skipped, never given to NCT2
+    assert [sites.take(key) for key in ("NCT2", "NCT3", "NCT4", "NCT6")] == [["b", "c"], [], ["d"], []]

@@ -187,16 +187,19 @@ def iter_rows(conn: Connection, table: str, flt: ExportFilter) -> Iterator[dict[
 
 
 class _Alongside:
-    """A stream of (nct_id, value) rows in the same order as the studies stream, taken study by study.
+    """A stream of (nct_id, value) rows in the studies stream's nct_id order, taken study by study.
 
-    Only equality is compared (never <), so the database's collation of nct_id is all that orders both streams;
-    each stream joins the same filtered studies, so every row belongs to a study of the main stream."""
+    NCT ids are same-length ASCII ("NCT" and 8 digits), which every collation orders as Python does; rows of a
+    study the main stream does not have (e.g. committed between the two queries on a database without one
+    snapshot per transaction) are skipped."""
 
     def __init__(self, rows: Iterator[Any]) -> None:
         self._rows = rows
         self._next = next(rows, None)
 
     def take(self, key: str) -> list[Any]:
+        while self._next is not None and self._next[0] < key:
+            self._next = next(self._rows, None)
         values = []
         while self._next is not None and self._next[0] == key:
             values.append(self._next[1])
@@ -360,8 +363,13 @@ def sidecar_path(path: Path) -> Path:
 
 def export_to_file(config: Config, engine: Engine, request: ExportRequest, path: Path) -> dict[str, Any]:
     """Write the export to `path` and its provenance to `<path>.meta.json`, each whole or not at all (temporary
-    file and rename); one read transaction, so a sync running meanwhile is not half seen."""
-    with engine.connect() as conn, open_atomic(path, newline="") as handle:
+    file and rename), reading in one transaction (on SQLite one snapshot: a sync meanwhile is not half seen)."""
+    with engine.connect() as conn:
+        return _write_file(config, conn, request, path)
+
+
+def _write_file(config: Config, conn: Connection, request: ExportRequest, path: Path) -> dict[str, Any]:
+    with open_atomic(path, newline="") as handle:
         meta = export_to_stream(config, conn, request, handle)
     meta["file"] = path.name
     write_text_atomic(sidecar_path(path), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -369,11 +377,13 @@ def export_to_file(config: Config, engine: Engine, request: ExportRequest, path:
 
 
 def write_site_exports(config: Config, engine: Engine, out_dir: Path) -> list[Path]:
-    """Write out_dir/exports/studies.csv, locations.csv and events.csv (all columns, no filter, removed studies
-    included), each with its `<name>.csv.meta.json` sidecar; returns the three CSV paths."""
+    """Write out_dir/exports/studies.csv, locations.csv and events.csv (every CSV column, no filter, removed
+    studies included), each with its `<name>.csv.meta.json` sidecar, from one read transaction; returns the three
+    CSV paths."""
     paths = []
-    for table in SITE_TABLES:
-        path = out_dir / "exports" / f"{table}.csv"
-        export_to_file(config, engine, ExportRequest(table, "csv", pick_columns(table, "csv")), path)
-        paths.append(path)
+    with engine.connect() as conn:
+        for table in SITE_TABLES:
+            path = out_dir / "exports" / f"{table}.csv"
+            _write_file(config, conn, ExportRequest(table, "csv", pick_columns(table, "csv")), path)
+            paths.append(path)
     return paths
