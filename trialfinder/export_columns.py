@@ -255,7 +255,7 @@ def render_data_dictionary() -> str:
         "- Columns come in the order listed, in every format. `--columns a,b,c` picks and orders them.",
         "- CSV: RFC 4180, UTF-8 (`--excel` adds a byte order mark), CRLF line ends, a header row. An empty cell is "
         "a value not given (`null` in jsonl/json; `[]` for a list). Lists are joined with "
-        f"`{_md(LIST_SEPARATOR)}`; jsonl and json give them as arrays.",
+        f"`{LIST_SEPARATOR}`; jsonl and json give them as arrays.",
         "- Text and list cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a leading `'` in "
         "CSV, so a spreadsheet shows them instead of running them as formulas. Numbers, dates, booleans and "
         "jsonl/json values are never changed.",
