@@ -182,7 +182,9 @@ def _stream(conn: Connection, query: Select[Any]) -> Iterator[Any]:
 
 def iter_rows(conn: Connection, table: str, flt: ExportFilter) -> Iterator[dict[str, Any]]:
     """The rows of `table` for the filter, in file order, as dicts the columns' getters read; streamed."""
-    rows: Iterator[dict[str, Any]] = (row._asdict() for row in _stream(conn, _query(table, flt)))
+    result = conn.execution_options(yield_per=BATCH_ROWS).execute(_query(table, flt))
+    keys = tuple(result.keys())
+    rows: Iterator[dict[str, Any]] = (dict(zip(keys, row, strict=True)) for row in result)
     json_fields = _json_fields(table)
     if json_fields:
         rows = _decoded(rows, json_fields)
