@@ -204,7 +204,7 @@ def iter_rows(conn: Connection, table: str, flt: ExportFilter) -> Iterator[dict[
         key = row["nct_id"]
         countries = sites.take(key)
         row["site_count"] = len(countries)
-        row["countries"] = list(dict.fromkeys(c for c in countries if c))
+        row["countries"] = [country for country in dict.fromkeys(countries) if country]
         row["searches"] = found.take(key)
         yield row
 
