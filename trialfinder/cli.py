@@ -124,12 +124,13 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
 
 def _register_commands() -> None:
     from .commands_digest import digest, feeds
+    from .commands_export import export_command
     from .commands_pipeline import run_command, schedule_command
     from .commands_site import render_command
     from .commands_subscribers import digest_send, subscribers
     from .commands_web import serve
 
-    for command in (run_command, schedule_command, digest, feeds, render_command, subscribers, serve):
+    for command in (run_command, schedule_command, digest, feeds, render_command, export_command, subscribers, serve):
         main.add_command(command)
     assert isinstance(digest, click.Group)
     digest.add_command(digest_send)
