@@ -21,9 +21,12 @@ def test_run_syncs_and_records_each_step(project: Project) -> None:
         run = conn.execute(select(table_of(PipelineRun))).one()
         sync_run = conn.execute(select(table_of(SyncRun))).one()
     assert run.status == "succeeded" and run.trigger == "manual" and run.finished_at is not None
-    assert [s["name"] for s in run.steps] == ["sync", "feeds", "digests"]
+    assert [s["name"] for s in run.steps] == ["sync", "render", "exports", "feeds", "digests"]
     assert run.steps[-1]["status"] == "skipped" and "e-mail is not set up" in run.steps[-1]["detail"]
-    assert (project.path / "site" / "feed.xml").is_file()
+    site = project.path / "site"
+    for written in ("feed.xml", "index.html", "changes.html", "exports/studies.csv", "exports/events.csv"):
+        assert (site / written).is_file(), written
+    assert 'href="exports/studies.csv"' in (site / "index.html").read_text(encoding="utf-8")
     assert run.steps[0]["status"] == "ok" and run.steps[0]["detail"].startswith("sync full:")
     assert sync_run.mode == "full"  # no full sync ever: full is due
     status = project.cli("status").stdout

@@ -3,6 +3,7 @@ while a run is going, keeps next-run times across restarts, and on SIGTERM mid-s
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -14,7 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import MetaData, Table, select
 
-from tests.conftest import Project
+from tests.conftest import Project, write_config
+from tests.scenario import NEW_STUDY, SENTENCES, change_world
+from tests.smtpserver import SmtpServer, smtp, text_part  # noqa: F401 - smtp is a fixture
+from tests.test_subscriptions import backdate
 from tests.test_sync import snapshot
 from trialfinder.models import PipelineRun, SyncRun, table_of
 
@@ -67,6 +71,41 @@ def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project
         run = conn.execute(select(table_of(PipelineRun))).first()
     assert run is not None and run.trigger == "schedule"
     assert "Next scheduled pipeline:" in project.cli("status").stdout
+
+
+def test_scheduled_run_produces_the_site_exports_feeds_and_a_digest_email(
+    project: Project, smtp: SmtpServer  # noqa: F811
+) -> None:
+    """The README's main job end to end under the scheduler: sync, render, exports, feeds and a due digest."""
+    mail = Project(project.path, project.api, write_config(project.path, project.api.base_url, extra=smtp.section()))
+    mail.cli("sync")
+    mail.cli("subscribers", "add", "ada@example.org")
+    change_world(mail)
+    backdate(mail.engine(), 8)  # a weekly subscriber whose period is over
+    schedule_every(mail, 1)
+    with scheduler(mail) as (process, log):
+        wait_for(lambda: "succeeded" in pipeline_statuses(mail), what="a scheduled run")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+    with mail.engine().connect() as conn:
+        run = conn.execute(select(table_of(PipelineRun)).order_by(table_of(PipelineRun).c.id)).first()
+    assert run is not None
+    assert [(s["name"], s["status"]) for s in run.steps] == [
+        ("sync", "ok"), ("render", "ok"), ("exports", "ok"), ("feeds", "ok"), ("digests", "ok")]
+    site = mail.path / "site"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert NEW_STUDY in index and (site / "study" / f"{NEW_STUDY}.html").is_file()
+    assert 'href="exports/studies.csv"' in index
+    assert 'href="https://whim.example.org/trials/subscribe"' in index  # e-mail is set up: the footer offers it
+    with (site / "exports" / "studies.csv").open(encoding="utf-8", newline="") as handle:
+        assert NEW_STUDY in {row["nct_id"] for row in csv.DictReader(handle)}
+    assert (site / "exports" / "locations.csv").is_file() and (site / "exports" / "events.csv").is_file()
+    assert NEW_STUDY in (site / "feed.xml").read_text(encoding="utf-8")
+    (message,) = smtp.handler.to("ada@example.org")
+    text = text_part(message, "plain")
+    for nct_id, sentence in SENTENCES.items():
+        if nct_id != "NCT03547830":  # the scheduled run's sync is incremental: only a full one finds removals
+            assert nct_id in text and sentence in text
 
 
 def test_sigterm_mid_sync_rolls_back_skips_overlapping_trigger_and_exits_0(project: Project) -> None:

@@ -1,4 +1,4 @@
-"""`trialfinder render`: write the static patient site (index, one page per study, changes, feeds)."""
+"""`trialfinder render`: write the static patient site (index, one page per study, changes, feeds, CSV exports)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 @click.pass_context
 def render_command(ctx: click.Context, output_dir: Path | None) -> None:
     """Write the static site: index.html (every study, with filters), study/<NCT id>.html, changes.html, the Atom
-    feeds and the CSS/JS it needs. No external fonts or scripts: publish the folder on any static host, or open
+    feeds, the CSV downloads in exports/ (with the data dictionary) and the CSS/JS it needs. No external fonts or scripts: publish the folder on any static host, or open
     index.html from disk. Reads only the database; a failure leaves the previous site as it was.
     """
+    from .export import SITE_DOWNLOADS, write_site_exports
     from .render import render_site
 
     app: AppContext = ctx.obj
@@ -25,7 +26,8 @@ def render_command(ctx: click.Context, output_dir: Path | None) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         fail(f"cannot render into {out_dir}: it is a file, not a folder", EXIT_USAGE)
     try:
-        result = render_site(app.config, app.engine, out_dir)
+        write_site_exports(app.config, app.engine, out_dir)
+        result = render_site(app.config, app.engine, out_dir, downloads=SITE_DOWNLOADS)
     except OSError as exc:
         fail(f"cannot write the site to {out_dir}: {exc}", EXIT_FAILED)
     if not ctx.meta.get("quiet"):

@@ -26,7 +26,7 @@ from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, ca
 
 from . import __version__
 from .config import Config
-from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of
+from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of, render_data_dictionary
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, UtcDateTime, table_of
 from .outfile import open_atomic, write_text_atomic
 from .store import last_succeeded_run, utcnow
@@ -411,14 +411,23 @@ def _write_file(config: Config, conn: Connection, request: ExportRequest, path: 
     return meta
 
 
+SITE_DOWNLOADS = (
+    ("Studies (CSV)", "exports/studies.csv", "one row per study: status, phase, ages, dates, sponsor, summary"),
+    ("Sites (CSV)", "exports/locations.csv", "one row per study site: facility, city, country, status, contacts"),
+    ("Changes (CSV)", "exports/events.csv", "one row per change we recorded, in plain words"),
+    ("What the columns mean", "exports/data-dictionary.md", "every column, its type and ClinicalTrials.gov field"),
+)  # (label, href relative to the site root, description) for the site's download list
+
+
 def write_site_exports(config: Config, engine: Engine, out_dir: Path) -> list[Path]:
     """Write out_dir/exports/studies.csv, locations.csv and events.csv (every CSV column, no filter, removed
-    studies included), each with its `<name>.csv.meta.json` sidecar, from one read transaction; returns the three
-    CSV paths."""
+    studies included), each with its `<name>.csv.meta.json` sidecar, from one read transaction, and the data
+    dictionary beside them (the files of SITE_DOWNLOADS); returns the three CSV paths."""
     paths = []
     with engine.connect() as conn:
         for table in SITE_TABLES:
             path = out_dir / "exports" / f"{table}.csv"
             _write_file(config, conn, ExportRequest(table, "csv", pick_columns(table, "csv")), path)
             paths.append(path)
+    write_text_atomic(out_dir / "exports" / "data-dictionary.md", render_data_dictionary())
     return paths

@@ -100,6 +100,24 @@ def sync_step(ctx: StepContext) -> str:
         raise StepFailed(str(exc)) from None
 
 
+def render_step(ctx: StepContext) -> str:
+    """The static site (pages and static files) into [site] out_dir, from the database as it now is."""
+    from .export import SITE_DOWNLOADS
+    from .render import render_site
+
+    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
+    return render_site(ctx.config, ctx.engine, out_dir, downloads=SITE_DOWNLOADS, feeds=False).summary()
+
+
+def exports_step(ctx: StepContext) -> str:
+    """The site's CSV downloads (studies, locations, events) with their provenance sidecars, into [site] out_dir."""
+    from .export import write_site_exports
+
+    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
+    written = write_site_exports(ctx.config, ctx.engine, out_dir)
+    return f"{len(written)} CSV files written to {out_dir / 'exports'}"
+
+
 def feeds_step(ctx: StepContext) -> str:
     """Atom feeds of all change events, and one per search, into the site folder."""
     from .feeds import write_feeds
@@ -113,7 +131,8 @@ def default_steps() -> list[tuple[str, Step]]:
     """The pipeline's steps, in order."""
     from .delivery import digests_step
 
-    return [("sync", sync_step), ("feeds", feeds_step), ("digests", digests_step)]
+    return [("sync", sync_step), ("render", render_step), ("exports", exports_step), ("feeds", feeds_step),
+            ("digests", digests_step)]
 
 
 def run_pipeline(
@@ -161,7 +180,7 @@ def _run_step(name: str, step: Step, ctx: StepContext) -> StepResult:
         log.exception("step %s crashed", name)
         detail, status = f"{type(exc).__name__}: {exc}", "failed"
     seconds = time.monotonic() - began
-    level = logging.INFO if status == "ok" else logging.WARNING
+    level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
     log.log(level, "step %s: %s in %.1f s: %s", name, status, seconds, " ".join(detail.split()))
     return StepResult(name, status, round(seconds, 3), detail)
 

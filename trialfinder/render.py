@@ -59,11 +59,13 @@ def render_site(
     out_dir: Path,
     *,
     downloads: Sequence[Download | tuple[str, str, str]] = (),
+    feeds: bool = True,
 ) -> RenderResult:
     """Render the site into `out_dir` (created if missing) and return what was written.
 
     `downloads` are files to offer on the index page under "Download the data (CSV)": (label, href relative to
-    the site root, description); the section only shows when there are some.
+    the site root, description); the section only shows when there are some. `feeds=False` leaves the Atom
+    feeds to the caller (the pipeline writes them as a step of their own).
     """
     started = time.perf_counter()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,8 @@ def render_site(
             studies = load_studies(config, conn)
             changes = recent_changes(conn)
             pages = _render_pages(make_environment(), staging, config, facts, studies, changes, offered)
-            write_feeds(config, conn, staging)
+            if feeds:
+                write_feeds(config, conn, staging)
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)

@@ -63,7 +63,20 @@ def site_facts(config: Config, conn: Connection) -> dict[str, Any]:
         "feeds": [{"href": "feed.xml", "title": f"{config.site.title}: all changes (Atom)"}]
         + [{"href": f"feeds/{s.name}.xml", "title": f"Changes: {s.label} (Atom)"} for s in config.searches],
         "disclaimer": DISCLAIMER,
+        "subscribe_url": subscribe_url(config),
     }
+
+
+def subscribe_url(config: Config) -> str | None:
+    """The absolute address of the e-mail sign-up page (`trialfinder serve`'s /subscribe) when e-mail is set up."""
+    from .mailer import EmailNotConfigured, public_base
+
+    if not config.email.smtp_host:
+        return None
+    try:
+        return public_base(config) + "subscribe"
+    except EmailNotConfigured:
+        return None
 
 
 def load_studies(config: Config, conn: Connection) -> list[dict[str, Any]]:
