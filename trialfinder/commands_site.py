@@ -15,8 +15,9 @@ from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 @click.pass_context
 def render_command(ctx: click.Context, output_dir: Path | None) -> None:
     """Write the static site: index.html (every study, with filters), study/<NCT id>.html, changes.html, the Atom
-    feeds, the CSV downloads in exports/ (with the data dictionary) and the CSS/JS it needs. No external fonts or scripts: publish the folder on any static host, or open
-    index.html from disk. Reads only the database; a failure leaves the previous site as it was.
+    feeds, the CSV downloads in exports/ (with the data dictionary) and the CSS/JS it needs. No external fonts
+    or scripts: publish the folder on any static host, or open index.html from disk. Reads only the database; a
+    failure leaves the previous site as it was.
     """
     from .export import SITE_DOWNLOADS, write_site_exports
     from .render import render_site
