@@ -24,8 +24,9 @@ from tests.conftest import Project
 from tests.scenario import change_world
 from trialfinder import export
 from trialfinder.cli import main
-from trialfinder.export import ExportFilter, ExportRequest, export_to_file, pick_columns, write_site_exports
+from trialfinder.export import ExportFilter, ExportRequest, export_to_file, pick_columns
 from trialfinder.export_columns import LIST_SEPARATOR, TABLES, columns_of, render_data_dictionary
+from trialfinder.site_exports import write_site_exports
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"

@@ -19,8 +19,8 @@ def render_command(ctx: click.Context, output_dir: Path | None) -> None:
     or scripts: publish the folder on any static host, or open index.html from disk. Reads only the database; a
     failure leaves the previous site as it was.
     """
-    from .export import SITE_DOWNLOADS, write_site_exports
     from .render import render_site
+    from .site_exports import SITE_DOWNLOADS, write_site_exports
 
     app: AppContext = ctx.obj
     out_dir = output_dir if output_dir is not None else app.config.resolve_path(app.config.site.out_dir)

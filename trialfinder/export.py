@@ -26,7 +26,7 @@ from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, ca
 
 from . import __version__
 from .config import Config
-from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of, render_data_dictionary
+from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, UtcDateTime, table_of
 from .outfile import open_atomic, write_text_atomic
 from .store import last_succeeded_run, utcnow
@@ -34,7 +34,6 @@ from .store import last_succeeded_run, utcnow
 FORMATS = ("csv", "jsonl", "json")
 BATCH_ROWS = 500  # rows per fetch; also the size of the IN (...) lists of the per-batch queries
 DATA_DICTIONARY = "docs/data-dictionary.md"
-SITE_TABLES = ("studies", "locations", "events")
 
 studies = table_of(Study)
 locations = table_of(StudyLocation)
@@ -400,34 +399,13 @@ def export_to_file(config: Config, engine: Engine, request: ExportRequest, path:
     """Write the export to `path` and its provenance to `<path>.meta.json`, each whole or not at all (temporary
     file and rename), reading in one transaction (on SQLite one snapshot: a sync meanwhile is not half seen)."""
     with engine.connect() as conn:
-        return _write_file(config, conn, request, path)
+        return write_export_file(config, conn, request, path)
 
 
-def _write_file(config: Config, conn: Connection, request: ExportRequest, path: Path) -> dict[str, Any]:
+def write_export_file(config: Config, conn: Connection, request: ExportRequest, path: Path) -> dict[str, Any]:
+    """Like export_to_file, inside the caller's connection (several files from one read transaction)."""
     with open_atomic(path, newline="") as handle:
         meta = export_to_stream(config, conn, request, handle)
     meta["file"] = path.name
     write_text_atomic(sidecar_path(path), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta
-
-
-SITE_DOWNLOADS = (
-    ("Studies (CSV)", "exports/studies.csv", "one row per study: status, phase, ages, dates, sponsor, summary"),
-    ("Sites (CSV)", "exports/locations.csv", "one row per study site: facility, city, country, status, contacts"),
-    ("Changes (CSV)", "exports/events.csv", "one row per change we recorded, in plain words"),
-    ("What the columns mean", "exports/data-dictionary.md", "every column, its type and ClinicalTrials.gov field"),
-)  # (label, href relative to the site root, description) for the site's download list
-
-
-def write_site_exports(config: Config, engine: Engine, out_dir: Path) -> list[Path]:
-    """Write out_dir/exports/studies.csv, locations.csv and events.csv (every CSV column, no filter, removed
-    studies included), each with its `<name>.csv.meta.json` sidecar, from one read transaction, and the data
-    dictionary beside them (the files of SITE_DOWNLOADS); returns the three CSV paths."""
-    paths = []
-    with engine.connect() as conn:
-        for table in SITE_TABLES:
-            path = out_dir / "exports" / f"{table}.csv"
-            _write_file(config, conn, ExportRequest(table, "csv", pick_columns(table, "csv")), path)
-            paths.append(path)
-    write_text_atomic(out_dir / "exports" / "data-dictionary.md", render_data_dictionary())
-    return paths

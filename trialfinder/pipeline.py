@@ -102,8 +102,8 @@ def sync_step(ctx: StepContext) -> str:
 
 def render_step(ctx: StepContext) -> str:
     """The static site (pages and static files) into [site] out_dir, from the database as it now is."""
-    from .export import SITE_DOWNLOADS
     from .render import render_site
+    from .site_exports import SITE_DOWNLOADS
 
     out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
     return render_site(ctx.config, ctx.engine, out_dir, downloads=SITE_DOWNLOADS, feeds=False).summary()
@@ -111,7 +111,7 @@ def render_step(ctx: StepContext) -> str:
 
 def exports_step(ctx: StepContext) -> str:
     """The site's CSV downloads (studies, locations, events) with their provenance sidecars, into [site] out_dir."""
-    from .export import write_site_exports
+    from .site_exports import write_site_exports
 
     out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
     written = write_site_exports(ctx.config, ctx.engine, out_dir)
