@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sqlalchemy.exc import IntegrityError
 
 from .models import Study, StudyLocation, StudySearch, StudyVersion, SyncLock, SyncRun, table_of
-from .normalize import Normalized, content_hash, nct_id_of, normalize
+from .normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
 
 studies = table_of(Study)
 versions = table_of(StudyVersion)
@@ -50,20 +50,23 @@ class Change:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A study as fetched, with its id and content hash: enough to decide whether anything must be written."""
+    """A study as fetched, with its id, content hash and canonical text: enough to decide what must be written."""
 
     nct_id: str
     record: dict[str, Any]
     content_hash: str
+    raw_json: str
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> Candidate:
         """ValueError when the record has no NCT id."""
-        return cls(nct_id_of(record), record, content_hash(record))
+        nct_id = nct_id_of(record)
+        raw_json, digest = canonical_json_and_hash(record)
+        return cls(nct_id, record, digest, raw_json)
 
     def normalized(self) -> Normalized:
         """The full flat record (only computed for studies that are new or changed)."""
-        return normalize(self.record, self.content_hash)
+        return normalize(self.record, self.content_hash, self.raw_json)
 
 
 @dataclass
