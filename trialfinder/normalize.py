@@ -7,6 +7,7 @@ given. Partial dates ("2008-11") are kept as given, with a sortable `datetime.da
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -228,11 +229,20 @@ def normalize(record: dict[str, Any], known_hash: str | None = None, known_raw_j
     )
 
 
+_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*")
+_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+_CONTACT_KEYS = ("name", "role", "phone", "phoneExt", "email")
+
+
 def age_in_years(value: Any) -> float | None:
     """'18 Years' -> 18.0, '6 Months' -> 0.5; None for 'N/A', absent or unreadable ages."""
-    if not isinstance(value, str):
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*", value)
+    return _age_text_in_years(value) if isinstance(value, str) else None
+
+
+# Ages and dates repeat across studies ("18 Years", "2024-06"): both parsers are pure, with immutable results.
+@functools.lru_cache(maxsize=4096)
+def _age_text_in_years(value: str) -> float | None:
+    match = _AGE.fullmatch(value)
     if not match:
         return None
     unit = _AGE_UNITS_IN_YEARS.get(match.group(2).lower())
@@ -243,7 +253,12 @@ def sortable_date(value: str | None) -> dt.date | None:
     """'2008-11' -> 2008-11-01, '2008' -> 2008-01-01, '2015-09-28' as is; None when unreadable."""
     if not value:
         return None
-    match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
+    return _sortable_date_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sortable_date_text(value: str) -> dt.date | None:
+    match = _DATE.fullmatch(value.strip())
     if not match:
         return None
     try:
@@ -253,21 +268,28 @@ def sortable_date(value: str | None) -> dt.date | None:
 
 
 def _location(position: int, item: dict[str, Any]) -> dict[str, Any]:
-    geo = _dict(item.get("geoPoint"))
+    get = item.get
+    geo = get("geoPoint")
+    if not isinstance(geo, dict):
+        geo = {}
+    contacts = get("contacts")
     return {
         "position": position,
-        "facility": _text(item.get("facility")),
-        "city": _text(item.get("city")),
-        "state": _text(item.get("state")),
-        "zip": _text(item.get("zip")),
-        "country": _text(item.get("country")),
-        "status": _text(item.get("status")),
+        "facility": _text(get("facility")),
+        "city": _text(get("city")),
+        "state": _text(get("state")),
+        "zip": _text(get("zip")),
+        "country": _text(get("country")),
+        "status": _text(get("status")),
         "lat": _float(geo.get("lat")),
         "lon": _float(geo.get("lon")),
         "contacts": [
-            {key: contact[key] for key in ("name", "role", "phone", "phoneExt", "email") if contact.get(key)}
-            for contact in _dicts(item.get("contacts"))
-        ],
+            {key: contact[key] for key in _CONTACT_KEYS if contact.get(key)}
+            for contact in contacts
+            if isinstance(contact, dict)
+        ]
+        if isinstance(contacts, list)
+        else [],
     }
 
 
@@ -299,6 +321,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value)
