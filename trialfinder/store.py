@@ -1,7 +1,8 @@
 """Writes to the database: the ingest lock, sync-run rows, and studies with a version row only when the hash changes.
 
 `StudyWriter` works inside the caller's transaction (one per sync run) a page at a time, with set-based SQL:
-one SELECT for the page's existing rows, then executemany inserts and updates. Plain SQLAlchemy Core, portable.
+one SELECT for the page's existing rows, then executemany inserts (bulk.insert_rows) and updates. Plain SQLAlchemy
+Core, portable.
 """
 
 from __future__ import annotations
