@@ -13,7 +13,15 @@ import pytest
 
 from tests.conftest import SHARED_CTGOV
 from tests.worldgen import load_fixture_studies
-from trialfinder.normalize import HASH_IGNORED_PATHS, age_in_years, content_hash, normalize, sortable_date
+from trialfinder.normalize import (
+    HASH_IGNORED_PATHS,
+    age_in_years,
+    canonical_json,
+    canonical_json_and_hash,
+    content_hash,
+    normalize,
+    sortable_date,
+)
 
 
 def real_records() -> list[Any]:
@@ -104,6 +112,40 @@ def test_hash_ignores_only_the_named_paths() -> None:
     other = copy.deepcopy(record)
     other["protocolSection"]["identificationModule"]["briefTitle"] += "."
     assert content_hash(other) != base
+
+
+def _odd_derived_sections(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """`record` with the ignored path null, empty, not a dict, absent, or next to other odd content."""
+    variants = []
+    for derived in (None, [1, 2], {}, {"miscInfoModule": None}, {"miscInfoModule": {"versionHolder": None, "a": 1}},
+                    {"miscInfoModule": {"versionHolder": {"x": [1, 2.5, "é\u2028"]}, "zz": "\ud800"}, "\x00": 1e300},
+                    {"miscInfoModule": {"versionHolder": 0}, "conditionBrowseModule": {}}):  # fmt: skip
+        odd = copy.deepcopy(record)
+        odd["derivedSection"] = derived
+        variants.append(odd)
+    absent = copy.deepcopy(record)
+    absent.pop("derivedSection", None)
+    absent['a "quoted" \\ key ≥'] = {"derivedSection": {"miscInfoModule": {"versionHolder": "x"}}}
+    return [*variants, absent]
+
+
+def _outcome(fn: Any, record: dict[str, Any]) -> Any:
+    """The result, or the type of the exception (a lone surrogate cannot be hashed either way)."""
+    try:
+        return fn(record)
+    except Exception as exc:  # compared, not swallowed
+        return type(exc)
+
+
+@pytest.mark.parametrize("record", [*REAL, *OURS])
+def test_canonical_json_and_hash_is_the_two_separate_results(record: dict[str, Any]) -> None:
+    for each in (record, *_odd_derived_sections(record)):
+        before = copy.deepcopy(each)
+        assert _outcome(canonical_json_and_hash, each) == _outcome(lambda r: (canonical_json(r), content_hash(r)), each)
+        assert each == before
+    odd_key: dict[Any, Any] = {**record, 1: "a key that is not a string"}
+    with pytest.raises(TypeError):
+        canonical_json_and_hash(odd_key)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ removal, aliases, and the database left exactly as before a failed run."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests.conftest import Project
 from trialfinder.client import ApiClient
 from trialfinder.config import DEFAULT_SEARCHES
 from trialfinder.models import Study, StudySearch, StudyVersion, SyncRun, table_of
-from trialfinder.sync import SyncFailed, run_sync
+from trialfinder.sync import DEFAULT_HANDLERS, SyncFailed, run_sync
 
 DATA_TABLES = ("studies", "study_versions", "study_locations", "study_searches")
 
@@ -205,3 +206,27 @@ def test_failed_sync_leaves_the_database_exactly_as_before(project: Project) -> 
         runs = list(conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id)))
     assert [r.status for r in runs] == ["succeeded", "failed"]
     assert "HTTP 503" in runs[-1].error
+
+
+def test_a_run_pauses_automatic_gc_and_restores_it_however_it_ends(project: Project) -> None:
+    engine = project.engine()
+    seen: list[bool] = []
+
+    def note_gc(conn: Any, run_id: int, changes: Any) -> None:
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    run_sync(project.config, engine, full=True, handlers=(*DEFAULT_HANDLERS, note_gc))
+    assert seen and not any(seen)  # paused while pages were written
+    assert gc.isenabled()
+    project.api.fail_next("503", times=100)
+    with pytest.raises(SyncFailed):
+        run_sync(project.config, engine, full=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that keeps gc off finds it off afterwards
+        project.api.clear_faults()
+        run_sync(project.config, engine, full=True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

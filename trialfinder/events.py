@@ -12,9 +12,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, exists, func, insert, or_, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from . import wording
+from .bulk import insert_rows
 from .diff import Event, diff
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of
 from .store import Change
@@ -68,10 +69,9 @@ def record_events(conn: Connection, run_id: int, changes: Sequence[Change]) -> N
             rows.append({
                 "run_id": run_id, "nct_id": change.nct_id, "version_id": latest.get(change.nct_id),
                 "kind": event.kind, "field_path": event.field_path, "old_value": event.old, "new_value": event.new,
-                "detected_at": detected_at, "last_update_posted": posted,
+                "last_update_posted": posted,
             })  # fmt: skip
-    if rows:
-        conn.execute(insert(events_table), rows)
+    insert_rows(conn, events_table, rows, {"detected_at": detected_at})
 
 
 @dataclass(frozen=True)

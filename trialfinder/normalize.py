@@ -7,9 +7,11 @@ given. Partial dates ("2008-11") are kept as given, with a sortable `datetime.da
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +45,87 @@ class Normalized:
     content_hash: str
 
 
+# One encoder for every canonical text: `encode` is exactly json.dumps with these arguments, without building an
+# encoder per call. Dict keys are encoded the way the (C) encoder encodes them: encode_basestring, as ensure_ascii
+# is off.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode_key = json.encoder.encode_basestring
+
+
 def canonical_json(record: Any) -> str:
     """Compact JSON with sorted keys: the same content always gives the same text."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(record)
 
 
 def content_hash(record: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of `record` without HASH_IGNORED_PATHS (the input is left untouched)."""
-    return hashlib.sha256(canonical_json(_without_ignored(record)).encode("utf-8")).hexdigest()
+    return _sha256(canonical_json(_without_ignored(record)))
+
+
+def canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
+    """`(canonical_json(record), content_hash(record))`, serialising the record once instead of twice.
+
+    The canonical text of a dict is "{" + ",".join(key + ":" + text of value, keys sorted) + "}", so both texts are
+    assembled from the same pieces: only the dicts along HASH_IGNORED_PATHS are taken apart, and each of their
+    other values is encoded once and shared. Dicts with keys that are not all strings (never from JSON) take the
+    plain two-pass way.
+    """
+    try:
+        text, hashed = _canonical_pair(record, _IGNORED_TREE)
+    except _NotAllStringKeys:
+        return canonical_json(record), content_hash(record)
+    return text, _sha256(hashed)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _NotAllStringKeys(Exception):
+    pass
+
+
+def _ignored_tree(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
+    """HASH_IGNORED_PATHS as nested dicts; None marks an ignored key."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            assert node is not None, "an ignored path lies inside another"
+        assert path[-1] not in node, "an ignored path lies inside another"
+        node[path[-1]] = None
+    return tree
+
+
+_IGNORED_TREE = _ignored_tree(HASH_IGNORED_PATHS)
+_ABSENT = object()
+
+
+def _canonical_pair(value: dict[str, Any], tree: dict[str, Any]) -> tuple[str, str]:
+    """Canonical JSON of `value`, and of `value` without the non-null values at the ignored paths of `tree`
+    (as `_without_ignored` removes them: only when every dict along the path is a dict)."""
+    if not all(type(key) is str for key in value):
+        raise _NotAllStringKeys
+    full: list[str] = []
+    kept: list[str] = []
+    for key in sorted(value):
+        item = value[key]
+        node = tree.get(key, _ABSENT)
+        if node is _ABSENT or (node is not None and not isinstance(item, dict)):
+            piece = _encode_key(key) + ":" + _CANONICAL.encode(item)
+            full.append(piece)
+            kept.append(piece)
+        elif node is None:
+            piece = _encode_key(key) + ":" + _CANONICAL.encode(item)
+            full.append(piece)
+            if item is None:
+                kept.append(piece)
+        else:
+            text, hashed = _canonical_pair(item, node)
+            full.append(_encode_key(key) + ":" + text)
+            kept.append(_encode_key(key) + ":" + hashed)
+    return "{" + ",".join(full) + "}", "{" + ",".join(kept) + "}"
 
 
 def _without_ignored(record: dict[str, Any]) -> dict[str, Any]:
@@ -76,10 +151,11 @@ def nct_id_of(record: dict[str, Any]) -> str:
     return nct_id
 
 
-def normalize(record: dict[str, Any], known_hash: str | None = None) -> Normalized:
+def normalize(record: dict[str, Any], known_hash: str | None = None, known_raw_json: str | None = None) -> Normalized:
     """Flatten one API study record; never raises for missing or unexpected optional content.
 
-    `known_hash`, when the caller already has `content_hash(record)`, saves computing it again.
+    `known_hash` and `known_raw_json`, when the caller already has `content_hash(record)` and
+    `canonical_json(record)` (e.g. from canonical_json_and_hash), save computing them again.
     """
     nct_id = nct_id_of(record)
     protocol = _dict(record.get("protocolSection"))
@@ -148,16 +224,25 @@ def normalize(record: dict[str, Any], known_hash: str | None = None) -> Normaliz
         record=record,
         study=study,
         locations=locations,
-        raw_json=canonical_json(record),
+        raw_json=canonical_json(record) if known_raw_json is None else known_raw_json,
         content_hash=known_hash or content_hash(record),
     )
 
 
+_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*")
+_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+_CONTACT_KEYS = ("name", "role", "phone", "phoneExt", "email")
+
+
 def age_in_years(value: Any) -> float | None:
     """'18 Years' -> 18.0, '6 Months' -> 0.5; None for 'N/A', absent or unreadable ages."""
-    if not isinstance(value, str):
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*", value)
+    return _age_text_in_years(value) if isinstance(value, str) else None
+
+
+# Ages and dates repeat across studies ("18 Years", "2024-06"): both parsers are pure, with immutable results.
+@functools.lru_cache(maxsize=4096)
+def _age_text_in_years(value: str) -> float | None:
+    match = _AGE.fullmatch(value)
     if not match:
         return None
     unit = _AGE_UNITS_IN_YEARS.get(match.group(2).lower())
@@ -168,7 +253,12 @@ def sortable_date(value: str | None) -> dt.date | None:
     """'2008-11' -> 2008-11-01, '2008' -> 2008-01-01, '2015-09-28' as is; None when unreadable."""
     if not value:
         return None
-    match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value.strip())
+    return _sortable_date_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sortable_date_text(value: str) -> dt.date | None:
+    match = _DATE.fullmatch(value.strip())
     if not match:
         return None
     try:
@@ -178,21 +268,28 @@ def sortable_date(value: str | None) -> dt.date | None:
 
 
 def _location(position: int, item: dict[str, Any]) -> dict[str, Any]:
-    geo = _dict(item.get("geoPoint"))
+    get = item.get
+    geo = get("geoPoint")
+    if not isinstance(geo, dict):
+        geo = {}
+    contacts = get("contacts")
     return {
         "position": position,
-        "facility": _text(item.get("facility")),
-        "city": _text(item.get("city")),
-        "state": _text(item.get("state")),
-        "zip": _text(item.get("zip")),
-        "country": _text(item.get("country")),
-        "status": _text(item.get("status")),
+        "facility": _text(get("facility")),
+        "city": _text(get("city")),
+        "state": _text(get("state")),
+        "zip": _text(get("zip")),
+        "country": _text(get("country")),
+        "status": _text(get("status")),
         "lat": _float(geo.get("lat")),
         "lon": _float(geo.get("lon")),
         "contacts": [
-            {key: contact[key] for key in ("name", "role", "phone", "phoneExt", "email") if contact.get(key)}
-            for contact in _dicts(item.get("contacts"))
-        ],
+            {key: contact[key] for key in _CONTACT_KEYS if contact.get(key)}
+            for contact in contacts
+            if isinstance(contact, dict)
+        ]
+        if isinstance(contacts, list)
+        else [],
     }
 
 
@@ -224,6 +321,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value)

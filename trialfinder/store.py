@@ -1,7 +1,8 @@
 """Writes to the database: the ingest lock, sync-run rows, and studies with a version row only when the hash changes.
 
 `StudyWriter` works inside the caller's transaction (one per sync run) a page at a time, with set-based SQL:
-one SELECT for the page's existing rows, then executemany inserts and updates. Plain SQLAlchemy Core, portable.
+one SELECT for the page's existing rows, then executemany inserts (bulk.insert_rows) and updates. Plain SQLAlchemy
+Core, portable.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .bulk import insert_rows
 from .models import Study, StudyLocation, StudySearch, StudyVersion, SyncLock, SyncRun, table_of
-from .normalize import Normalized, content_hash, nct_id_of, normalize
+from .normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
 
 studies = table_of(Study)
 versions = table_of(StudyVersion)
@@ -50,20 +52,23 @@ class Change:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A study as fetched, with its id and content hash: enough to decide whether anything must be written."""
+    """A study as fetched, with its id, content hash and canonical text: enough to decide what must be written."""
 
     nct_id: str
     record: dict[str, Any]
     content_hash: str
+    raw_json: str
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> Candidate:
         """ValueError when the record has no NCT id."""
-        return cls(nct_id_of(record), record, content_hash(record))
+        nct_id = nct_id_of(record)
+        raw_json, digest = canonical_json_and_hash(record)
+        return cls(nct_id, record, digest, raw_json)
 
     def normalized(self) -> Normalized:
         """The full flat record (only computed for studies that are new or changed)."""
-        return normalize(self.record, self.content_hash)
+        return normalize(self.record, self.content_hash, self.raw_json)
 
 
 @dataclass
@@ -196,7 +201,7 @@ class StudyWriter:
                 if row.removed_at is not None:
                     changes.append(Change("reappeared", item.nct_id, None, None, None))
         if fresh:
-            self.conn.execute(insert(studies), [self._study_row(item, first_seen=True) for item in fresh])
+            insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh], self._stamps)
         if changed:
             self.conn.execute(
                 update(studies).where(studies.c.nct_id == bindparam("key")),
@@ -211,10 +216,9 @@ class StudyWriter:
             )
         written = fresh + changed
         if written:
-            self.conn.execute(insert(versions), [self._version_row(item) for item in written])
+            insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
             location_rows = [{"nct_id": i.nct_id, **loc} for i in written for loc in i.locations]
-            if location_rows:
-                self.conn.execute(insert(locations), location_rows)
+            insert_rows(self.conn, locations, location_rows)
         self._record_matches(search_name, ids)
         return changes
 
@@ -242,30 +246,28 @@ class StudyWriter:
     def _raw(self, nct_id: str) -> dict[str, Any]:
         return _loads(self.conn.execute(select(studies.c.raw_json).where(studies.c.nct_id == nct_id)).scalar_one())
 
+    @property
+    def _stamps(self) -> dict[str, Any]:
+        """What every new studies row gets besides its content (see _study_row)."""
+        return {"first_seen": self.now, "last_seen": self.now, "last_changed": self.now, "removed_at": None,
+                "removed_reason": None}  # fmt: skip
+
     def _study_row(self, item: Normalized, *, first_seen: bool) -> dict[str, Any]:
-        row = {
-            **item.study,
-            "raw_json": item.raw_json,
-            "content_hash": item.content_hash,
-            "last_seen": self.now,
-            "last_changed": self.now,
-            "removed_at": None,
-            "removed_reason": None,
-        }
+        """A studies row; a new one (first_seen) leaves the _stamps columns to insert_rows."""
+        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash}
         if first_seen:
-            row["first_seen"] = self.now
-        else:
-            del row["nct_id"]
-        return row
+            return row
+        del row["nct_id"]
+        return {**row, "last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
 
     def _version_row(self, item: Normalized) -> dict[str, Any]:
+        """A study_versions row without recorded_at (the run's time, given to insert_rows once)."""
         return {
             "nct_id": item.nct_id,
             "content_hash": item.content_hash,
             "raw_json": item.raw_json,
             "run_id": self.run_id,
             "last_update_posted": item.study["last_update_posted"],
-            "recorded_at": self.now,
         }
 
     def _record_matches(self, search_name: str, ids: Iterable[str]) -> None:
@@ -280,8 +282,7 @@ class StudyWriter:
             for i in ids
             if i not in known
         ]
-        if new_pairs:
-            self.conn.execute(insert(searches), new_pairs)
+        insert_rows(self.conn, searches, new_pairs)
         if known:
             self.conn.execute(
                 update(searches)

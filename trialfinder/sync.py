@@ -8,11 +8,13 @@ only the sync_runs row remains, marked failed with the error.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,9 @@ MAX_REMOVAL_CHECKS = 50
 ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
 # Every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
 DEFAULT_HANDLERS: tuple[ChangeHandler, ...] = (record_events,)
+# While a run pauses the automatic cyclic GC, a young-generation collection every this many pages frees what little
+# cyclic garbage the pages leave (a few dozen objects each), so memory stays bounded by one page.
+GC_EVERY_PAGES = 10
 
 
 class SyncFailed(Exception):
@@ -124,7 +129,7 @@ def run_sync(
     version: dict[str, Any] = {}
     try:
         version = api.version()
-        with engine.begin() as conn:
+        with _automatic_gc_paused(), engine.begin() as conn:
             writer = StudyWriter(conn, run_id, now)
             _sync_searches(api, writer, config.searches, since, progress, handlers, stop)
             _check_stop(stop)
@@ -173,8 +178,10 @@ def _sync_searches(
     bar: tqdm[Any] | None = None
     current: str | None = None
     try:
-        for name, page in api.iter_searches(plan):
+        for number, (name, page) in enumerate(api.iter_searches(plan), start=1):
             _check_stop(stop)
+            if number % GC_EVERY_PAGES == 0:
+                gc.collect(1)
             if name != current:
                 _close_search(writer, current, bar)
                 current = name
@@ -195,6 +202,23 @@ def _sync_searches(
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextlib.contextmanager
+def _automatic_gc_paused() -> Iterator[None]:
+    """Pause Python's automatic cyclic garbage collection for a run; it is switched back on after, if it was on.
+
+    A page is ~100k freshly parsed containers, all acyclic and freed by reference counting, yet each counts toward
+    automatic collections whose oldest generation walks every live object: ~25% of a first sync of 5000 studies and
+    ~40% of an unchanged re-sync went there. `_sync_searches` collects the young generations every GC_EVERY_PAGES.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) -> None:
