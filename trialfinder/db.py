@@ -6,13 +6,15 @@ created or upgraded on first use.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .resources import migrations_dir
@@ -72,6 +74,16 @@ def open_database(url: str) -> Engine:
     engine = make_engine(url)
     upgrade(engine)
     return engine
+
+
+@contextlib.contextmanager
+def connection_of(source: Engine | Connection) -> Iterator[Connection]:
+    """The given connection as it is, or a new one from the given engine (closed afterwards)."""
+    if isinstance(source, Connection):
+        yield source
+    else:
+        with source.connect() as conn:
+            yield conn
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

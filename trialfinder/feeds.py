@@ -8,11 +8,9 @@ render happened, so re-rendering, or rebuilding the database from the same histo
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from . import wording
 from .config import Config, SearchConfig
+from .db import connection_of
 from .digest import short_title
 from .events import EventFilter, EventRow, load_events
 from .outfile import write_text_atomic
@@ -98,7 +97,7 @@ def write_feeds(config: Config, source: Engine | Connection, out_dir: Path) -> l
 
     Every feed is rendered before any is written, and each file is replaced whole (never left half-written).
     """
-    with _connection(source) as conn:
+    with connection_of(source) as conn:
         rendered = [(out_dir / "feed.xml", render_feed(feed_context(config, conn)))]
         rendered += [
             (out_dir / "feeds" / f"{search.name}.xml", render_feed(feed_context(config, conn, search)))
@@ -106,14 +105,6 @@ def write_feeds(config: Config, source: Engine | Connection, out_dir: Path) -> l
         ]
     return [write_text_atomic(path, text) for path, text in rendered]
 
-
-@contextlib.contextmanager
-def _connection(source: Engine | Connection) -> Iterator[Connection]:
-    if isinstance(source, Connection):
-        yield source
-    else:
-        with source.connect() as conn:
-            yield conn
 
 
 def _clean(text: str) -> str:

@@ -13,13 +13,12 @@ steps put into the folder (e.g. exports/) are left alone.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from jinja2 import Environment
 from sqlalchemy import Connection, Engine
 
 from .config import Config
+from .db import connection_of
 from .feeds import write_feeds
 from .resources import templates_dir
 from .site_context import Download, filter_options, load_studies, recent_changes, site_facts
@@ -73,7 +73,7 @@ def render_site(
     # next to where the files really go (through any symlink), so every move is a rename on one file system
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.resolve().parent))
     try:
-        with _connection(source) as conn:
+        with connection_of(source) as conn:
             facts = site_facts(config, conn)
             studies = load_studies(config, conn)
             changes = recent_changes(conn)
@@ -138,11 +138,3 @@ def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
             page.unlink()
     return tuple(staged)
 
-
-@contextlib.contextmanager
-def _connection(source: Engine | Connection) -> Iterator[Connection]:
-    if isinstance(source, Connection):
-        yield source
-    else:
-        with source.connect() as conn:
-            yield conn
