@@ -81,3 +81,10 @@ def test_cli_bad_config_exits_2_with_one_line(project: Project) -> None:
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_a_multi_line_site_title_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[site]\nout_dir = "site"\ntitle = """WHIM\nBcc: x@example.org"""\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config.toml line 3: 'site.title' must be one line"):
+        load_config(path)

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select
 
 from tests.conftest import Project
 from trialfinder.client import ApiClient
+from trialfinder.events import country_matches
 from trialfinder.models import ChangeEvent, StudyVersion, SyncRun, table_of
 from trialfinder.sync import SyncFailed, run_sync
 
@@ -251,3 +252,19 @@ def test_change_on_a_removed_study_tells_it_is_back_and_what_changed(project: Pr
     project.api.put(back)
     project.cli("sync", "--full")
     assert [e[1] for e in stored_events(project)] == ["status_changed", "reappeared"]
+
+
+def test_country_filter_matches_any_script_as_stored_and_ascii_names_in_any_case() -> None:
+    table = Table("sites", MetaData(), Column("country", String))
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(table), [{"country": c} for c in ("Åland Islands", "France", "Côte d'Ivoire", "Peru")])
+
+        def picked(*wanted: str) -> list[str]:
+            query = select(table.c.country).where(country_matches(table.c.country, wanted))
+            return sorted(conn.execute(query).scalars())
+
+        assert picked("Åland Islands", "Côte d'Ivoire") == ["Côte d'Ivoire", "Åland Islands"]
+        assert picked("france", "PERU") == ["France", "Peru"]
+        assert picked("Nowhere") == []

@@ -95,6 +95,9 @@ def test_missing_modules_and_unknown_enums_are_tolerated() -> None:
     assert len(item.locations) == 1 and item.locations[0]["lat"] is None
     with pytest.raises(ValueError, match="nctId"):
         normalize({"protocolSection": {}})
+    for bad in ("../../x", "NCT1234567", "NCT123456789", "nct01234567"):
+        with pytest.raises(ValueError, match="malformed NCT id"):
+            normalize({"protocolSection": {"identificationModule": {"nctId": bad}}})
 
 
 def test_hash_ignores_only_the_named_paths() -> None:

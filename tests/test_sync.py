@@ -3,6 +3,7 @@ removal, aliases, and the database left exactly as before a failed run."""
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 from typing import Any
@@ -15,7 +16,7 @@ from tests.conftest import Project
 from trialfinder.client import ApiClient
 from trialfinder.config import DEFAULT_SEARCHES
 from trialfinder.models import Study, StudySearch, StudyVersion, SyncRun, table_of
-from trialfinder.sync import DEFAULT_HANDLERS, SyncFailed, run_sync
+from trialfinder.sync import DEFAULT_HANDLERS, SyncFailed, _candidates, run_sync
 
 DATA_TABLES = ("studies", "study_versions", "study_locations", "study_searches")
 
@@ -206,6 +207,19 @@ def test_failed_sync_leaves_the_database_exactly_as_before(project: Project) -> 
         runs = list(conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id)))
     assert [r.status for r in runs] == ["succeeded", "failed"]
     assert "HTTP 503" in runs[-1].error
+
+
+def test_a_record_with_a_malformed_nct_id_is_logged_and_skipped(
+    project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An id names files (study/<id>.html) and orders exports: anything but NCT + 8 digits is never stored.
+    (The fake API refuses to serve such a record, so the page the client got is handed in directly.)"""
+    good = project.api.get(project.api.nct_ids[0])
+    evil = copy.deepcopy(good)
+    evil["protocolSection"]["identificationModule"]["nctId"] = "../../evil"
+    kept = _candidates([evil, good], "whim")
+    assert [c.nct_id for c in kept] == [project.api.nct_ids[0]]
+    assert "skipped a record that cannot be stored: study record with a malformed NCT id '../../evil'" in caplog.text
 
 
 def test_a_run_pauses_automatic_gc_and_restores_it_however_it_ends(project: Project) -> None:

@@ -87,6 +87,12 @@ class SiteConfig:
     public_url: str = ""
     title: str = "WHIM syndrome & CXCR4 trial finder"
 
+    def __post_init__(self) -> None:
+        from .addresses import has_control
+
+        if has_control(self.title):  # it heads pages, feeds and e-mail subjects: one line of plain text
+            raise BadValue("title", "'site.title' must be one line without control characters")
+
 
 @dataclass(frozen=True)
 class ScheduleConfig:

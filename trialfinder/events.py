@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 
 from . import wording
 from .bulk import insert_rows
@@ -155,11 +156,8 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
     if flt.statuses:
         query = query.where(studies.c.overall_status.in_(flt.statuses))
     if flt.countries:
-        wanted = [c.casefold() for c in flt.countries]
-        query = query.where(
-            exists().where(locations.c.nct_id == e.c.nct_id, or_(*(func.lower(locations.c.country) == c
-                                                                    for c in wanted)))
-        )  # fmt: skip
+        query = query.where(exists().where(locations.c.nct_id == e.c.nct_id,
+                                           country_matches(locations.c.country, flt.countries)))  # fmt: skip
     query = query.order_by(e.c.id.desc() if flt.newest_first else e.c.id)
     if flt.limit is not None:
         query = query.limit(flt.limit)
@@ -173,6 +171,12 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
         )
         for row in conn.execute(query)
     ]  # fmt: skip
+
+
+def country_matches(column: ColumnElement[Any], countries: Sequence[str]) -> ColumnElement[bool]:
+    """`column` is one of `countries`: exactly as stored (any script), or in other letter case for ASCII names
+    (SQL lower() folds only ASCII on SQLite, so it is not relied on for the rest)."""
+    return or_(column.in_(list(countries)), func.lower(column).in_([c.lower() for c in countries if c.isascii()]))
 
 
 def known_countries(conn: Connection) -> list[str]:

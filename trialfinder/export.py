@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, cast, exists, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, cast, exists, or_, select
 
 from . import __version__
 from .config import Config
+from .events import country_matches
 from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, UtcDateTime, table_of
 from .outfile import open_atomic, write_text_atomic
@@ -108,8 +109,8 @@ def _study_conditions(flt: ExportFilter) -> list[ColumnElement[bool]]:
         conditions.append(or_(*(text.like(f'%"{_like_escape(p)}"%', escape="\\") for p in flt.phases)))
     if flt.countries:
         site = locations.alias("site")
-        wanted = [c.casefold() for c in flt.countries]
-        conditions.append(exists().where(site.c.nct_id == studies.c.nct_id, func.lower(site.c.country).in_(wanted)))
+        conditions.append(exists().where(site.c.nct_id == studies.c.nct_id, country_matches(site.c.country,
+                                                                                           flt.countries)))  # fmt: skip
     if flt.updated_since:
         conditions.append(studies.c.last_update_posted >= flt.updated_since)
     if flt.exclude_removed:
@@ -134,7 +135,7 @@ def _query(table: str, flt: ExportFilter) -> Select[Any]:
             .order_by(locations.c.nct_id, locations.c.position)
         )
         if flt.countries:
-            query = query.where(func.lower(locations.c.country).in_([c.casefold() for c in flt.countries]))
+            query = query.where(country_matches(locations.c.country, flt.countries))
         return query
     if table == "events":
         return (

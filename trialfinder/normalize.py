@@ -143,11 +143,16 @@ def _without_ignored(record: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+NCT_ID = re.compile(r"NCT\d{8}")  # the only shape ClinicalTrials.gov gives; ids name files and sort exports
+
+
 def nct_id_of(record: dict[str, Any]) -> str:
-    """The record's NCT id, or ValueError when the record has none."""
+    """The record's NCT id, or ValueError when the record has none or it is not NCT plus 8 digits."""
     nct_id = _get(record, "protocolSection", "identificationModule", "nctId")
     if not isinstance(nct_id, str) or not nct_id:
         raise ValueError("study record without protocolSection.identificationModule.nctId")
+    if not NCT_ID.fullmatch(nct_id):
+        raise ValueError(f"study record with a malformed NCT id {nct_id[:40]!r}")
     return nct_id
 
 
