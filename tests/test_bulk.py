@@ -79,3 +79,15 @@ def test_insert_rows_with_no_rows_does_nothing(tmp_path: Path) -> None:
     with engine.begin() as conn:
         insert_rows(conn, studies, [], {"first_seen": NOW})
     assert stored(engine, "studies") == []
+
+
+def test_a_column_left_to_its_default_gets_the_default(tmp_path: Path) -> None:
+    """has_results has a Python-side default (False): rows without it go through Core, which fills it in."""
+    engine = open_database(f"sqlite:///{tmp_path}/defaults.db")
+    rows = study_rows()[:2]
+    for row in rows:
+        del row["has_results"]
+    with engine.begin() as conn:
+        insert_rows(conn, studies, rows, {"first_seen": NOW, "last_seen": NOW, "last_changed": NOW})
+    with engine.connect() as conn:
+        assert [r.has_results for r in conn.execute(studies.select())] == [False, False]

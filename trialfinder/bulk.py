@@ -69,6 +69,11 @@ def insert_rows(
     """
     if not rows:
         return
+    given = set(rows[0]) | set(constants or {})
+    if any(c.default is not None and c.key not in given for c in table.c):
+        # The twin table has no Python-side defaults: let Core fill them in (and process everything itself).
+        conn.execute(insert(table), [{**row, **(constants or {})} for row in rows])
+        return
     processors = bind_processors(table, conn.dialect)
     fixed = {key: processors[key](value) if key in processors else value for key, value in (constants or {}).items()}
     varying = [(key, processors[key]) for key in rows[0] if key in processors and key not in fixed]
