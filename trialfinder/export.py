@@ -1,8 +1,9 @@
 """Researcher exports: studies, locations, events or versions as CSV, JSON Lines or JSON, read from the database only.
 
 Rows are streamed: one SQL query per table (portable Core, `yield_per` batches; PostgreSQL gets a server-side
-cursor), plus, for studies, two small queries per batch for their searches and site countries. Nothing holds more
-than a batch in memory, whatever the number of studies. The columns are trialfinder/export_columns.py.
+cursor), plus, for studies, two more streams in the same NCT id order for their searches and site countries, read
+alongside. Nothing holds more than a batch in memory, whatever the number of studies. The columns are
+trialfinder/export_columns.py.
 
 Filters pick studies, the same way as `trialfinder digest`: any of the searches, any of the statuses, any of the
 phases, a current site in any of the countries, last updated on or after a date; removed studies are included
@@ -33,8 +34,8 @@ from .outfile import open_atomic, write_text_atomic
 from .store import last_succeeded_run, utcnow
 
 FORMATS = ("csv", "jsonl", "json")
-BATCH_ROWS = 500  # rows per fetch; also the size of the IN (...) lists of the per-batch queries
-DATA_DICTIONARY = "docs/data-dictionary.md"
+BATCH_ROWS = 500  # rows per fetch of each stream
+DATA_DICTIONARY = "docs/data-dictionary.md in the trialfinder repository (exports/data-dictionary.md on the site)"
 
 studies = table_of(Study)
 locations = table_of(StudyLocation)
