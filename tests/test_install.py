@@ -1,4 +1,5 @@
-"""A non-editable install (the built wheel, in a fresh virtualenv) finds its migrations and runs a real sync."""
+"""A non-editable install (the built wheel, in a fresh virtualenv) finds its migrations and templates, and runs a
+real sync and the whole main job."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     names = zipfile.ZipFile(wheel).namelist()
     assert "trialfinder/migrations/env.py" in names
     assert any(n.startswith("trialfinder/migrations/versions/0001_") for n in names)
+    for shipped in ("templates/base.html", "templates/static/site.js", "templates/static/site.css",
+                    "templates/web_subscribe.html", "templates/email_digest.html", "templates/feed.xml"):
+        assert f"trialfinder/{shipped}" in names, shipped
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -56,3 +60,9 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     assert synced.stdout.startswith("sync full: ") and " 0 studies seen" not in synced.stdout
     status = subprocess.run([*command, "status"], cwd=work, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "full succeeded" in status.stdout
+    # the README's main job, from the installed copy: sync, render, exports, feeds (digests: e-mail not set up)
+    ran = subprocess.run([*command, "run"], cwd=work, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "run succeeded" in ran.stdout and "digests skipped" in ran.stdout
+    for written in ("index.html", "static/site.js", "feed.xml", "exports/studies.csv", "exports/data-dictionary.md"):
+        assert (work / "site" / written).is_file(), written
