@@ -9,9 +9,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
 from tests.conftest import Project, write_config
@@ -40,10 +44,10 @@ class Web:
             return subs.get_by_email(conn, email)
 
 
-@pytest.fixture
-def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
+def _serve(project: Project, smtp: SmtpServer, prefix: str = "") -> Iterator[Web]:  # noqa: F811
+    """The app on a free port, mounted at `prefix` (like a proxy setting SCRIPT_NAME), its public_url under it."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}{prefix}/"
     path = write_config(project.path, project.api.base_url, extra=smtp.section(public_url=url))
     mail = Project(project.path, project.api, path)
     site = mail.path / "site"
@@ -51,7 +55,9 @@ def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
     (site / "index.html").write_text("<!DOCTYPE html><title>Trials</title><h1>The trial list</h1>", encoding="utf-8")
     (site / "feeds" / "whim.xml").write_text("<feed/>", encoding="utf-8")
     mail.cli("sync")
-    server = make_server("127.0.0.1", port, create_app(mail.config), threaded=True)
+    app = create_app(mail.config)
+    wsgi = DispatcherMiddleware(NotFound(), {prefix: app}) if prefix else app
+    server = make_server("127.0.0.1", port, wsgi, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -59,6 +65,16 @@ def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@pytest.fixture
+def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
+    yield from _serve(project, smtp)
+
+
+@pytest.fixture
+def web_under_prefix(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
+    yield from _serve(project, smtp, "/trials")
 
 
 class _Forms(HTMLParser):
@@ -92,11 +108,13 @@ def subscribe(web: Web, email: str, session: requests.Session | None = None, **f
     form = session.get(web.url + "subscribe", timeout=10)
     assert form.status_code == 200
     data = {"form_token": parse(form.text).hidden["form_token"], "email": email, "frequency": "weekly", **fields}
-    return session.post(web.url + "subscribe", data=data, timeout=10, headers={"Origin": web.url.rstrip("/")})
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(web.url))  # what a browser sends: no path
+    return session.post(web.url + "subscribe", data=data, timeout=10, headers={"Origin": origin})
 
 
-def link(message: object, page: str) -> str:
-    found = re.search(rf"http://127\.0\.0\.1:\d+/{page}\?token=[A-Za-z0-9_-]+", text_part(message, "plain"))  # type: ignore[arg-type]
+def link(message: object, page: str, prefix: str = "") -> str:
+    pattern = rf"http://127\.0\.0\.1:\d+{re.escape(prefix)}/{page}\?token=[A-Za-z0-9_-]+"
+    found = re.search(pattern, text_part(message, "plain"))  # type: ignore[arg-type]
     assert found, text_part(message, "plain")  # type: ignore[arg-type]
     return found.group(0)
 
@@ -148,6 +166,64 @@ def test_double_opt_in(web: Web) -> None:
     row = web.subscriber("ada@example.org")
     assert row is not None and row.status == "confirmed"
     assert web.post("/confirm", data={"token": "x" * 43}).status_code == 404
+
+
+def test_subscribing_works_under_a_url_prefix(web_under_prefix: Web) -> None:
+    web = web_under_prefix  # http://127.0.0.1:PORT/trials/, as behind a proxy or `waitress-serve --url-prefix`
+    assert web.url.endswith("/trials/")
+    assert "<h1>The trial list</h1>" in web.get("/").text
+    assert requests.get(web.url.replace("/trials/", "/subscribe"), timeout=10).status_code == 404
+    session = requests.Session()
+    form = session.get(web.url + "subscribe", timeout=10)
+    assert form.status_code == 200
+    assert "Path=/trials/subscribe" in form.headers["Set-Cookie"]  # else the browser never sends it back
+    assert 'action="/trials/subscribe"' in form.text and 'href="/trials/_web/web.css"' in form.text
+    assert web.get("/_web/web.css").headers["Content-Type"].startswith("text/css")
+    answer = subscribe(web, "ada@example.org", session, search="whim")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert 'href="/trials/"' in answer.text
+    (confirmation,) = web.smtp.handler.to("ada@example.org")
+    shown = requests.get(link(confirmation, "confirm", "/trials"), timeout=10)
+    assert shown.status_code == 200 and 'action="/trials/confirm"' in shown.text
+    done = web.post("/confirm", data=parse(shown.text).hidden)
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert web.subscriber("ada@example.org").status == "confirmed"  # type: ignore[union-attr]
+    assert subscribe(web, "ada@example.org").status_code == 200  # again: the "already subscribed" note
+    note = web.smtp.handler.to("ada@example.org")[-1]
+    page = requests.get(link(note, "unsubscribe", "/trials"), timeout=10)
+    assert page.status_code == 200 and 'action="/trials/unsubscribe"' in page.text
+    gone = web.post("/unsubscribe", data=parse(page.text).hidden)
+    assert gone.status_code == 200 and "You are unsubscribed" in gone.text
+    assert web.subscriber("ada@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_two_subscribes_racing_for_a_new_address_answer_normally(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_lookup = subs.get_by_email
+    raced: list[str] = []
+
+    def lookup_racing_another_request(conn: object, email: str) -> subs.SubscriberRow | None:
+        if raced:
+            return real_lookup(conn, email)  # type: ignore[arg-type]
+        raced.append(email)  # the other request inserts the row right after this one found none
+        with web.project.engine().begin() as other:
+            subs.request_subscription(other, email, subs.Filters(), "daily", now=utcnow())
+        return None
+
+    monkeypatch.setattr(subs, "get_by_email", lookup_racing_another_request)
+    raced_answer = subscribe(web, "ada@example.org", search="whim")
+    assert raced == ["ada@example.org"]  # the race did happen
+    normal = subscribe(web, "bob@example.org", search="whim")
+    assert raced_answer.status_code == normal.status_code == 200
+    assert raced_answer.text.replace("ada@example.org", "X") == normal.text.replace("bob@example.org", "X")
+    with web.project.engine().connect() as conn:
+        count = conn.scalar(select(func.count()).select_from(subs.subscribers).where(
+            subs.subscribers.c.email == "ada@example.org"))  # fmt: skip
+    assert count == 1
+    row = web.subscriber("ada@example.org")  # the retry took the normal "still pending" path: this form's choices
+    assert row is not None and row.status == "pending" and row.frequency == "weekly"
+    assert row.filters == subs.Filters(("whim",))
+    (confirmation,) = web.smtp.handler.to("ada@example.org")
+    assert link(confirmation, "confirm").endswith(str(row.confirm_token))
 
 
 def test_subscribe_post_cannot_be_forged_cross_site(web: Web) -> None:

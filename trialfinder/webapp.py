@@ -14,7 +14,8 @@ The subscribe POST is protected against cross-site forgery by a double-submit to
 SameSite=Strict, HttpOnly cookie that must equal the form's hidden field) and an Origin / Sec-Fetch-Site check.
 Rate limiting is not done here: put the app behind a proxy that limits POSTs if the site is busy or abused.
 Production: any WSGI server, e.g. `waitress-serve --call trialfinder.webapp:app_from_env` or
-`gunicorn 'trialfinder.webapp:app_from_env()'` with TRIALFINDER_CONFIG set.
+`gunicorn 'trialfinder.webapp:app_from_env()'` with TRIALFINDER_CONFIG set. Mounted under a prefix (SCRIPT_NAME,
+e.g. `waitress-serve --url-prefix=/trials`), page links and the form cookie's path follow `request.script_root`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, request, send_from_directory
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from . import subscribers as subs
 from . import wording
@@ -93,7 +95,7 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
             countries=countries, frequencies=sorted(subs.FREQUENCIES, reverse=True),  # weekly first
         )  # fmt: skip
         response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
-                            path="/subscribe", max_age=24 * 3600)  # fmt: skip
+                            path=request.script_root + "/subscribe", max_age=24 * 3600)  # fmt: skip
         return response
 
     @app.get("/subscribe")
@@ -125,8 +127,7 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
             frequency = subs.check_frequency(form["frequency"])
         except (InvalidAddress, ValueError) as exc:
             return form_page(400, _plain_error(exc), form)
-        with db.begin() as conn:
-            row, what = subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+        row, what = _request_subscription(db, address, filters, frequency)
         try:
             _send_notice(config, row, what, environ)
         except DeliveryError as exc:
@@ -211,6 +212,21 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
 def app_from_env() -> Flask:
     """WSGI factory for production servers: the config from $TRIALFINDER_CONFIG (else ./config.toml)."""
     return create_app(load_config())
+
+
+def _request_subscription(
+    db: Engine, address: str, filters: subs.Filters, frequency: str
+) -> tuple[subs.SubscriberRow, str]:
+    """subs.request_subscription in its own transaction. Two requests for the same new address at once both find
+    no row and one insert fails on the unique address: that one retries once, finds the other's row and takes the
+    normal pending/confirmed path, so it answers like any other request."""
+    try:
+        with db.begin() as conn:
+            return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+    except IntegrityError:
+        log.info("subscribe: %s was inserted by a concurrent request; retrying once", address)
+    with db.begin() as conn:
+        return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
 
 
 def _send_notice(config: Config, row: subs.SubscriberRow, what: str, environ: Mapping[str, str] | None) -> None:
