@@ -3,7 +3,7 @@ shown as text, nothing loaded from elsewhere, atomic replacement, downloads, and
 
 Refresh the golden pages after an intended change with:
 
-    TRIALFINDER_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py
 
 then review the diff of tests/golden/site/ before committing it.
 """
@@ -25,7 +25,7 @@ from trialfinder.models import Study, table_of
 from trialfinder.site_context import Download
 
 GOLDEN = Path(__file__).parent / "golden" / "site"
-UPDATE_GOLDEN = bool(os.environ.get("TRIALFINDER_UPDATE_GOLDEN"))  # read at import: conftest clears TRIALFINDER_*
+UPDATE_GOLDEN = bool(os.environ.get("UPDATE_GOLDEN"))  # the same switch as the digest and export golden tests
 
 
 class Page(HTMLParser):
