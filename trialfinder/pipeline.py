@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -41,6 +42,11 @@ class StepContext:
     engine: Engine
     full: bool
     stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def out_dir(self) -> Path:
+        """[site] out_dir, where the site, its exports and feeds go."""
+        return self.config.resolve_path(self.config.site.out_dir)
 
 
 Step = Callable[[StepContext], str]  # returns a one-line detail; raises StepFailed (or anything) on failure
@@ -105,26 +111,23 @@ def render_step(ctx: StepContext) -> str:
     from .render import render_site
     from .site_exports import SITE_DOWNLOADS
 
-    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
-    return render_site(ctx.config, ctx.engine, out_dir, downloads=SITE_DOWNLOADS, feeds=False).summary()
+    return render_site(ctx.config, ctx.engine, ctx.out_dir, downloads=SITE_DOWNLOADS, feeds=False).summary()
 
 
 def exports_step(ctx: StepContext) -> str:
     """The site's CSV downloads (studies, locations, events) with their provenance sidecars, into [site] out_dir."""
     from .site_exports import write_site_exports
 
-    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
-    written = write_site_exports(ctx.config, ctx.engine, out_dir)
-    return f"{len(written)} CSV files written to {out_dir / 'exports'}"
+    written = write_site_exports(ctx.config, ctx.engine, ctx.out_dir)
+    return f"{len(written)} CSV files written to {ctx.out_dir / 'exports'}"
 
 
 def feeds_step(ctx: StepContext) -> str:
     """Atom feeds of all change events, and one per search, into the site folder."""
     from .feeds import write_feeds
 
-    out_dir = ctx.config.resolve_path(ctx.config.site.out_dir)
-    written = write_feeds(ctx.config, ctx.engine, out_dir)
-    return f"{len(written)} feeds written to {out_dir}"
+    written = write_feeds(ctx.config, ctx.engine, ctx.out_dir)
+    return f"{len(written)} feeds written to {ctx.out_dir}"
 
 
 def default_steps() -> list[tuple[str, Step]]:

@@ -30,7 +30,7 @@ from .config import Config
 from .db import connection_of
 from .feeds import write_feeds
 from .resources import templates_dir
-from .site_context import Download, filter_options, load_studies, recent_changes, site_facts
+from .site_context import Download, filter_options, load_studies, newest_events, recent_changes, site_facts
 from .templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
@@ -58,26 +58,26 @@ def render_site(
     source: Engine | Connection,
     out_dir: Path,
     *,
-    downloads: Sequence[Download | tuple[str, str, str]] = (),
+    downloads: Sequence[Download] = (),
     feeds: bool = True,
 ) -> RenderResult:
     """Render the site into `out_dir` (created if missing) and return what was written.
 
-    `downloads` are files to offer on the index page under "Download the data (CSV)": (label, href relative to
-    the site root, description); the section only shows when there are some. `feeds=False` leaves the Atom
-    feeds to the caller (the pipeline writes them as a step of their own).
+    `downloads` are files to offer on the index page under "Download the data (CSV)" (hrefs relative to the
+    site root); the section only shows when there are some. The Atom feeds the pages link are
+    rendered and published with them, unless `feeds=False` (the pipeline writes them as a step of its own).
     """
     started = time.perf_counter()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    offered = [d if isinstance(d, Download) else Download(*d) for d in downloads]
     # next to where the files really go (through any symlink), so every move is a rename on one file system
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.resolve().parent))
     try:
         with connection_of(source) as conn:
             facts = site_facts(config, conn)
-            studies = load_studies(config, conn)
-            changes = recent_changes(conn)
-            pages = _render_pages(make_environment(), staging, config, facts, studies, changes, offered)
+            events = newest_events(conn)
+            studies = load_studies(config, conn, events)
+            changes = recent_changes(events)
+            pages = _render_pages(make_environment(), staging, config, facts, studies, changes, list(downloads))
             if feeds:
                 write_feeds(config, conn, staging)
         for name in STATIC_FILES:

@@ -79,9 +79,9 @@ def subscribe_url(config: Config) -> str | None:
         return None
 
 
-def load_studies(config: Config, conn: Connection) -> list[dict[str, Any]]:
+def load_studies(config: Config, conn: Connection, events: Sequence[EventRow]) -> list[dict[str, Any]]:
     """Every study in the database as a display dict, most recently updated first (removed ones included,
-    flagged `removed`)."""
+    flagged `removed`); `events` are every change event, newest first (`newest_events`), for the timelines."""
     studies, locs, matches = table_of(Study), table_of(StudyLocation), table_of(StudySearch)
     topics: dict[str, list[str]] = {}
     order = {s.name: i for i, s in enumerate(config.searches)}
@@ -91,7 +91,7 @@ def load_studies(config: Config, conn: Connection) -> list[dict[str, Any]]:
     for row in conn.execute(select(locs).order_by(locs.c.nct_id, locs.c.position)):
         sites.setdefault(row.nct_id, []).append(row)
     history: dict[str, list[EventRow]] = {}
-    for event in load_events(conn, EventFilter(newest_first=True)):
+    for event in events:
         history.setdefault(event.nct_id, []).append(event)
     result = []
     for row in conn.execute(select(studies)):
@@ -171,10 +171,16 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
     }  # fmt: skip
 
 
-def recent_changes(conn: Connection, limit: int = CHANGES_SHOWN) -> list[dict[str, Any]]:
-    """The newest change events, grouped by the day they were found: [{"date", "events": [...]}], newest first."""
+def newest_events(conn: Connection) -> list[EventRow]:
+    """Every change event, newest first: read once per render for the study timelines and changes.html."""
+    return load_events(conn, EventFilter(newest_first=True))
+
+
+def recent_changes(events: Sequence[EventRow], limit: int = CHANGES_SHOWN) -> list[dict[str, Any]]:
+    """The first `limit` of `events` (newest first), grouped by the day they were found: [{"date", "events":
+    [...]}], newest first."""
     days: list[dict[str, Any]] = []
-    for event in load_events(conn, EventFilter(limit=limit, newest_first=True)):
+    for event in events[:limit]:
         day = f"{event.detected_at:%Y-%m-%d}"
         if not days or days[-1]["day"] != day:
             days.append({"day": day, "date": human_date(event.detected_at.date()), "events": []})

@@ -13,14 +13,17 @@ from .config import Config
 from .export import ExportRequest, pick_columns, write_export_file
 from .export_columns import render_data_dictionary
 from .outfile import write_text_atomic
+from .site_context import Download
 
 SITE_TABLES = ("studies", "locations", "events")
 SITE_DOWNLOADS = (
-    ("Studies (CSV)", "exports/studies.csv", "one row per study: status, phase, ages, dates, sponsor, summary"),
-    ("Sites (CSV)", "exports/locations.csv", "one row per study site: facility, city, country, status, contacts"),
-    ("Changes (CSV)", "exports/events.csv", "one row per change we recorded, in plain words"),
-    ("What the columns mean", "exports/data-dictionary.md", "every column, its type and ClinicalTrials.gov field"),
-)  # (label, href relative to the site root, description) for the site's download list
+    Download("Studies (CSV)", "exports/studies.csv", "one row per study: status, phase, ages, dates, sponsor, summary"),
+    Download("Sites (CSV)", "exports/locations.csv",
+             "one row per study site: facility, city, country, status, contacts"),
+    Download("Changes (CSV)", "exports/events.csv", "one row per change we recorded, in plain words"),
+    Download("What the columns mean", "exports/data-dictionary.md",
+             "every column, its type and ClinicalTrials.gov field"),
+)  # the site's download list (index page)
 
 
 def write_site_exports(config: Config, engine: Engine, out_dir: Path) -> list[Path]:
