@@ -122,11 +122,16 @@ def digest_subject(config: Config, events: Sequence[EventRow], start: dt.datetim
 def message_id(config: Config, subscriber_id: int, first_event_id: int, last_event_id: int, extra: str = "") -> str:
     """A Message-ID that depends only on (subscriber, event range[, extra]) and the From domain, so a resend of the
     same digest after a crash carries the same id and mail clients show it once."""
-    domain = address_of(validate_mailbox(config.email.from_address)).rpartition("@")[2]
+    domain = _from_domain(config)
     key = f"{subscriber_id}:{first_event_id}:{last_event_id}:{extra}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     suffix = f".{extra}" if extra else ""
     return f"<digest.{subscriber_id}.{first_event_id}-{last_event_id}{suffix}.{digest}@{domain}>"
+
+
+def _from_domain(config: Config) -> str:
+    """The domain of [email] from_address: Message-IDs end in it."""
+    return address_of(validate_mailbox(config.email.from_address)).rpartition("@")[2]
 
 
 # SMTP policy (CRLF, 78-column folding) except that headers set with `set_raw` are written as given: Python would
@@ -190,12 +195,11 @@ def build_notice_message(
 ) -> EmailMessage:
     """A one-part plain-text message (confirm your subscription, already subscribed) from a web_mail_*.txt
     template whose first line is the subject."""
-    validate_email(to)
+    validate_email(to)  # before rendering: a bad address is the error, whatever the values
     env = make_environment()
     subject_line, _, body = env.get_template(template).render(**values).partition("\n")
     msg = _base_message(config, to, subject_line.strip(), now)
-    domain = address_of(validate_mailbox(config.email.from_address)).rpartition("@")[2]
-    msg["Message-ID"] = make_msgid("notice", domain=domain)
+    msg["Message-ID"] = make_msgid("notice", domain=_from_domain(config))
     msg.set_content(body.lstrip("\n"), cte="quoted-printable")
     return msg
 

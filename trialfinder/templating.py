@@ -74,8 +74,11 @@ FILTERS = {
 }
 
 
+@lru_cache(maxsize=1)
 def make_environment() -> Environment:
-    """A new Environment over the shipped templates; HTML and XML (Atom) templates autoescape."""
+    """The Environment over the shipped templates (made once, then shared: nothing changes it after this, and it
+    keeps the compiled templates, so a digest run does not compile them again for every e-mail); HTML and XML
+    (Atom) templates autoescape."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
