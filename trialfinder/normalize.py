@@ -224,14 +224,10 @@ def normalize(record: dict[str, Any], known_hash: str | None = None, known_raw_j
         _location(position, item)
         for position, item in enumerate(_dicts(_dict(protocol.get("contactsLocationsModule")).get("locations")))
     ]
-    return Normalized(
-        nct_id=nct_id,
-        record=record,
-        study=study,
-        locations=locations,
-        raw_json=canonical_json(record) if known_raw_json is None else known_raw_json,
-        content_hash=known_hash or content_hash(record),
-    )
+    if known_hash is None or known_raw_json is None:
+        known_raw_json, known_hash = canonical_json_and_hash(record)
+    return Normalized(nct_id=nct_id, record=record, study=study, locations=locations, raw_json=known_raw_json,
+                      content_hash=known_hash)  # fmt: skip
 
 
 _AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*")

@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
@@ -191,7 +191,7 @@ class StudyWriter:
                 if first_this_run:
                     self.counts.changed += 1
                 posted = _posted(changed[-1])
-                changes.append(Change("changed", item.nct_id, self._raw(item.nct_id), item.record, posted))
+                changes.append(Change("changed", item.nct_id, None, item.record, posted))
                 if row.removed_at is not None:
                     changes.append(Change("reappeared", item.nct_id, None, None, posted))
             else:
@@ -200,8 +200,12 @@ class StudyWriter:
                     self.counts.unchanged += 1
                 if row.removed_at is not None:
                     changes.append(Change("reappeared", item.nct_id, None, None, None))
+        if changed:  # the versions they replace, read in one query before the rows are overwritten
+            previous = self._raw([item.nct_id for item in changed])
+            changes = [replace(c, previous=previous[c.nct_id]) if c.kind == "changed" else c for c in changes]
         if fresh:
-            insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh], self._stamps)
+            insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh],
+                        {**self._stamps, "first_seen": self.now})  # fmt: skip
         if changed:
             self.conn.execute(
                 update(studies).where(studies.c.nct_id == bindparam("key")),
@@ -243,14 +247,15 @@ class StudyWriter:
             ).scalars()
         )
 
-    def _raw(self, nct_id: str) -> dict[str, Any]:
-        return _loads(self.conn.execute(select(studies.c.raw_json).where(studies.c.nct_id == nct_id)).scalar_one())
+    def _raw(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored raw records of `nct_ids`, by id."""
+        rows = self.conn.execute(select(studies.c.nct_id, studies.c.raw_json).where(studies.c.nct_id.in_(nct_ids)))
+        return {nct_id: _loads(raw) for nct_id, raw in rows}
 
     @property
     def _stamps(self) -> dict[str, Any]:
-        """What every new studies row gets besides its content (see _study_row)."""
-        return {"first_seen": self.now, "last_seen": self.now, "last_changed": self.now, "removed_at": None,
-                "removed_reason": None}  # fmt: skip
+        """What every written studies row gets besides its content (new rows also get first_seen)."""
+        return {"last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
 
     def _study_row(self, item: Normalized, *, first_seen: bool) -> dict[str, Any]:
         """A studies row; a new one (first_seen) leaves the _stamps columns to insert_rows."""
@@ -258,7 +263,7 @@ class StudyWriter:
         if first_seen:
             return row
         del row["nct_id"]
-        return {**row, "last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
+        return {**row, **self._stamps}
 
     def _version_row(self, item: Normalized) -> dict[str, Any]:
         """A study_versions row without recorded_at (the run's time, given to insert_rows once)."""
