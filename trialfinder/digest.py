@@ -54,9 +54,7 @@ def parse_since(value: str, conn: Connection, now: dt.datetime) -> dt.datetime:
 
 def short_title(brief_title: str | None, nct_id: str) -> str:
     """The brief title, cut at a word near SHORT_TITLE_CHARS; the NCT id when there is none."""
-    title = " ".join((brief_title or "").split())
-    if not title:
-        return nct_id
+    title = wording.display_title(brief_title, nct_id)
     if len(title) <= SHORT_TITLE_CHARS:
         return title
     cut = title[: SHORT_TITLE_CHARS - 1].rsplit(" ", 1)[0]
@@ -116,7 +114,7 @@ def _study_entry(nct_id: str, rows: list[EventRow]) -> dict[str, Any]:
     return {
         "nct_id": nct_id,
         "title": short_title(first.brief_title, nct_id),
-        "status": "No longer listed" if first.removed else wording.status_words(first.overall_status),
+        "status": wording.listing_status(first.overall_status, first.removed),
         "url": wording.study_url(nct_id),
         "history_url": wording.history_url(nct_id),
         "record_updated": human_date(posted) if posted else None,

@@ -122,7 +122,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
     labels = {s.name: s.label for s in config.searches}
     return {
         "nct_id": row.nct_id,
-        "title": " ".join((row.brief_title or "").split()) or row.nct_id,
+        "title": wording.display_title(row.brief_title, row.nct_id),
         "official_title": row.official_title,
         "acronym": row.acronym,
         "href": f"study/{row.nct_id}.html",
@@ -186,8 +186,8 @@ def recent_changes(events: Sequence[EventRow], limit: int = CHANGES_SHOWN) -> li
             days.append({"day": day, "date": human_date(event.detected_at.date()), "events": []})
         days[-1]["events"].append({
             "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
-            "group": event.group, "title": " ".join((event.brief_title or "").split()) or event.nct_id,
-            "status": "No longer listed" if event.removed else wording.status_words(event.overall_status),
+            "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
+            "status": wording.listing_status(event.overall_status, event.removed),
         })  # fmt: skip
     return days
 

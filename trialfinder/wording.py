@@ -81,9 +81,26 @@ def _fallback(code: str | None) -> str:
     return code.replace("_", " ").capitalize()
 
 
+def display_title(brief_title: str | None, nct_id: str) -> str:
+    """A record's brief title on one line (white space folded), or its NCT id when it has none."""
+    return " ".join((brief_title or "").split()) or nct_id
+
+
+def listing_status(code: str | None, removed: bool) -> str:
+    """The status a study is shown with: "No longer listed" once removed, else its status in words."""
+    return "No longer listed" if removed else status_words(code)
+
+
 def status_words(code: str | None) -> str:
     """'ACTIVE_NOT_RECRUITING' -> 'Running, not recruiting'."""
     return STATUS_WORDS.get(code or "", _fallback(code))
+
+
+def filter_words(statuses: Iterable[str], countries: Iterable[str]) -> list[str]:
+    """A digest's status and country filters in plain words: ['status now Recruiting', 'a site in France']."""
+    statuses, countries = list(statuses), list(countries)
+    words = [f"status now {', '.join(status_words(c) for c in statuses)}"] if statuses else []
+    return words + ([f"a site in {', '.join(countries)}"] if countries else [])
 
 
 def recruitment_group(code: str | None) -> str:
