@@ -6,6 +6,7 @@ digest with these options; `digest send` (trialfinder/commands_subscribers.py) e
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import click
@@ -15,7 +16,15 @@ from . import wording
 from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from .config import Config, SearchConfig
 from .digest import FORMATS, NoRunYet, digest_context, parse_since, render_digest
-from .events import EventFilter, known_countries, load_events
+from .events import (
+    EventFilter,
+    UnknownCountry,
+    check_codes,
+    check_searches,
+    known_countries,
+    load_events,
+    match_countries,
+)
 from .feeds import write_feeds
 from .outfile import write_text_atomic
 from .store import utcnow
@@ -56,8 +65,8 @@ def digest(
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}", EXIT_USAGE)
-    searches = _searches(app.config, search_names)
-    codes = _statuses(statuses)
+    searches = checked_searches(app.config, search_names)
+    codes = checked_statuses(statuses)
     now = utcnow()
     with app.engine.connect() as conn:
         try:
@@ -66,13 +75,12 @@ def digest(
             fail(str(exc), EXIT_FAILED)
         except ValueError as exc:
             fail(str(exc), EXIT_USAGE)
-        places = _countries(conn, countries)
+        places = checked_countries(conn, countries)
         events = load_events(conn, EventFilter(start=start, end=now, searches=tuple(s.name for s in searches),
                                                statuses=codes, countries=places))  # fmt: skip
-        words = [f"status now {', '.join(wording.status_words(c) for c in codes)}"] if codes else []
-        words += [f"a site in {', '.join(places)}"] if places else []
         context = digest_context(app.config, conn, events, start=start, end=now,
-                                 searches=searches or app.config.searches, filters=words)  # fmt: skip
+                                 searches=searches or app.config.searches,
+                                 filters=wording.filter_words(codes, places))  # fmt: skip
     text = render_digest(context, fmt)
     if output is None:
         click.echo(text, nl=False)
@@ -104,31 +112,28 @@ def feeds(ctx: click.Context, output_dir: Path | None) -> None:
         click.echo(f"wrote {len(paths)} feeds to {out_dir}", err=True)
 
 
-def _searches(config: Config, names: tuple[str, ...]) -> list[SearchConfig]:
-    known = {s.name: s for s in config.searches}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        fail(f"unknown search {unknown[0]!r}; choose from: {', '.join(known)}", EXIT_USAGE)
-    return [known[n] for n in dict.fromkeys(names)]
+def checked_searches(config: Config, names: Iterable[str]) -> list[SearchConfig]:
+    """The configured searches called `names` (duplicates dropped); an unknown one is a usage error (exit 2)."""
+    try:
+        return check_searches(config, names)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
-def _statuses(values: tuple[str, ...]) -> tuple[str, ...]:
-    codes = [part.strip().upper().replace(" ", "_") for value in values for part in value.split(",") if part.strip()]
-    unknown = [c for c in codes if c not in wording.STATUS_WORDS]
-    if unknown:
-        fail(f"unknown --status {unknown[0]!r}; choose from: {', '.join(wording.STATUS_WORDS)}", EXIT_USAGE)
-    return tuple(dict.fromkeys(codes))
+def checked_statuses(values: Iterable[str]) -> tuple[str, ...]:
+    """Overall status codes (repeated or comma-separated, any case); an unknown one is a usage error (exit 2)."""
+    try:
+        return check_codes(values, wording.STATUS_WORDS, "--status")
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
-def _countries(conn: Connection, values: tuple[str, ...]) -> tuple[str, ...]:
+def checked_countries(conn: Connection, values: Sequence[str]) -> tuple[str, ...]:
+    """The countries as the stored sites spell them (any case); one no site is in is a usage error (exit 2)."""
     if not values:
         return ()
-    known = {c.casefold(): c for c in known_countries(conn)}
-    found = []
-    for value in values:
-        match = known.get(" ".join(value.split()).casefold())
-        if match is None:
-            choices = ", ".join(known.values()) or "none yet (run `trialfinder sync` first)"
-            fail(f"unknown --country {value!r}; countries with sites: {choices}", EXIT_USAGE)
-        found.append(match)
-    return tuple(dict.fromkeys(found))
+    try:
+        return match_countries(values, known_countries(conn))
+    except UnknownCountry as exc:
+        choices = ", ".join(exc.choices) or "none yet (run `trialfinder sync` first)"
+        fail(f"unknown --country {exc.value!r}; countries with sites: {choices}", EXIT_USAGE)

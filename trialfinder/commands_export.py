@@ -19,7 +19,8 @@ import click
 
 from . import wording
 from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
-from .commands_digest import _countries, _searches, _statuses
+from .commands_digest import checked_countries, checked_searches, checked_statuses
+from .events import check_codes
 from .export import (
     FORMATS,
     ExportError,
@@ -98,14 +99,14 @@ def export_command(
         fail("--columns is empty; give column names separated by commas", EXIT_USAGE)
     if excel and fmt != "csv":
         fail("--excel only applies to --format csv", EXIT_USAGE)
-    searches = _searches(app.config, _split(search_names))
+    searches = checked_searches(app.config, _split(search_names))
     flt = ExportFilter(
-        searches=tuple(s.name for s in searches), statuses=_statuses(statuses), phases=_phases(phases),
+        searches=tuple(s.name for s in searches), statuses=checked_statuses(statuses), phases=_phases(phases),
         updated_since=_date(updated_since), exclude_removed=exclude_removed,
     )  # fmt: skip
     engine = app.engine
     with engine.connect() as conn:
-        flt = dataclasses.replace(flt, countries=_countries(conn, countries))
+        flt = dataclasses.replace(flt, countries=checked_countries(conn, countries))
     request = ExportRequest(table, fmt, picked, flt, excel)
     if output is None:
         meta = _to_stdout(app, request)
@@ -156,11 +157,10 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _phases(values: tuple[str, ...]) -> tuple[str, ...]:
-    codes = [part.upper().replace(" ", "") for part in _split(values)]
-    unknown = [code for code in codes if code not in wording.PHASE_WORDS]
-    if unknown:
-        fail(f"unknown --phase {unknown[0]!r}; choose from: {', '.join(wording.PHASE_WORDS)}", EXIT_USAGE)
-    return tuple(dict.fromkeys(codes))
+    try:
+        return check_codes(values, wording.PHASE_WORDS, "--phase", space="")
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 def _date(value: str | None) -> str | None:

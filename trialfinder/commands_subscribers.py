@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from . import subscribers as subs
 from .addresses import InvalidAddress, validate_email
 from .cliutil import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from .delivery import send_due_digests
-from .events import known_countries
+from .events import known_countries, match_countries
 from .mailer import EmailNotConfigured
 from .store import utcnow
 
@@ -46,12 +48,13 @@ def add(
     app: AppContext = ctx.obj
     try:
         address = validate_email(email)
-        subs.parse_filters(app.config, search_names, statuses, countries)  # bad input fails before the database
+        filters = subs.parse_filters(app.config, search_names, statuses, countries)  # bad input: before the database
     except (InvalidAddress, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)
     with app.engine.connect() as conn:
         known = known_countries(conn)
-    filters = subs.parse_filters(app.config, search_names, statuses, countries, known_countries=known, strict=False)
+    # spelt as the stored sites spell them; one without sites yet is kept as written
+    filters = dataclasses.replace(filters, countries=match_countries(filters.countries, known, strict=False))
     for place in filters.countries:
         if place not in known and not ctx.meta.get("quiet"):
             click.echo(f"note: no study has a site in {place!r} yet; the filter applies once one does", err=True)

@@ -114,16 +114,16 @@ def _serve(
     now: dt.datetime,
     dry_run: bool,
 ) -> Outcome:
+    cursor = subscriber.cursor_event_id or 0
+    start = subscriber.period_start or now
     with engine.connect() as conn:
         current = subs.get_by_id(conn, subscriber.id)  # unsubscribed (or removed) since the run began?
         if current is None or current.status != "confirmed" or current.cursor_event_id != subscriber.cursor_event_id:
             return Outcome(subscriber.email, "skipped")
-    cursor = subscriber.cursor_event_id or 0
-    start = subscriber.period_start or now
-    with engine.connect() as conn:
         events = load_events(conn, subscriber.filters.event_filter(cursor, until_id)) if until_id > cursor else []
         if not events and not config.email.send_empty:
             if not dry_run and until_id > cursor:
+                conn.rollback()  # end the read transaction the queries above began; the write gets its own
                 with conn.begin():
                     subs.skip_unmatched(conn, subscriber, until_id=until_id)
             return Outcome(subscriber.email, "nothing-new")

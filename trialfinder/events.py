@@ -9,7 +9,7 @@ the record's LastUpdatePostDate, and stamped with the run's start time, so a fai
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 
 from . import wording
 from .bulk import insert_rows
+from .config import Config, ConfigError, SearchConfig
 from .diff import Event, diff
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of
 from .store import Change
@@ -149,15 +150,7 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
         query = query.where(e.c.id > flt.after_id)
     if flt.until_id is not None:
         query = query.where(e.c.id <= flt.until_id)
-    if flt.searches:
-        query = query.where(
-            exists().where(matches.c.nct_id == e.c.nct_id, matches.c.search_name.in_(flt.searches))
-        )
-    if flt.statuses:
-        query = query.where(studies.c.overall_status.in_(flt.statuses))
-    if flt.countries:
-        query = query.where(exists().where(locations.c.nct_id == e.c.nct_id,
-                                           country_matches(locations.c.country, flt.countries)))  # fmt: skip
+    query = query.where(*study_conditions(e.c.nct_id, flt.searches, flt.statuses, flt.countries))
     query = query.order_by(e.c.id.desc() if flt.newest_first else e.c.id)
     if flt.limit is not None:
         query = query.limit(flt.limit)
@@ -173,6 +166,25 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
     ]  # fmt: skip
 
 
+def study_conditions(
+    nct_id: ColumnElement[Any], searches: Sequence[str], statuses: Sequence[str], countries: Sequence[str]
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses picking the studies (`nct_id` is their NCT id column, in a query joined to `studies`) found by
+    any of `searches`, whose overall status is now any of `statuses`, with a current site in any of `countries`
+    (each: empty = no filter). The subqueries use aliases, so they never correlate to an outer search or
+    locations table."""
+    conditions: list[ColumnElement[bool]] = []
+    if searches:
+        found = matches.alias("found")
+        conditions.append(exists().where(found.c.nct_id == nct_id, found.c.search_name.in_(searches)))
+    if statuses:
+        conditions.append(studies.c.overall_status.in_(statuses))
+    if countries:
+        site = locations.alias("site")
+        conditions.append(exists().where(site.c.nct_id == nct_id, country_matches(site.c.country, countries)))
+    return conditions
+
+
 def country_matches(column: ColumnElement[Any], countries: Sequence[str]) -> ColumnElement[bool]:
     """`column` is one of `countries`: exactly as stored (any script), or in other letter case for ASCII names
     (SQL lower() folds only ASCII on SQLite, so it is not relied on for the rest)."""
@@ -183,6 +195,52 @@ def known_countries(conn: Connection) -> list[str]:
     """Every country among the stored studies' current sites, sorted."""
     return sorted(c for c in conn.execute(select(locations.c.country).distinct()).scalars() if c)
 
+
+# --- filter values, checked the same way for `digest`, `export`, subscribers and the subscribe form -------------
+
+
+def check_searches(config: Config, names: Iterable[str]) -> list[SearchConfig]:
+    """The configured searches called `names`, duplicates dropped; ValueError naming the first unknown one."""
+    try:
+        return [config.search(name) for name in dict.fromkeys(names)]
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def check_codes(values: Iterable[str], known: Collection[str], option: str, *, space: str = "_") -> tuple[str, ...]:
+    """API codes (e.g. statuses with `wording.STATUS_WORDS`): comma-separated parts, upper-cased, inner spaces
+    made `space`, duplicates dropped; ValueError "unknown <option> 'X'; choose from: ..." for one not in `known`."""
+    codes = [part.strip().upper().replace(" ", space) for value in values for part in value.split(",") if part.strip()]
+    for code in codes:
+        if code not in known:
+            raise ValueError(f"unknown {option} {code!r}; choose from: {', '.join(known)}")
+    return tuple(dict.fromkeys(codes))
+
+
+class UnknownCountry(ValueError):
+    """A country not among the known ones: `value` as given, `place` with its spaces collapsed, `choices` the
+    known spellings. Its text is "unknown country 'place'"."""
+
+    def __init__(self, value: str, place: str, choices: Sequence[str]) -> None:
+        super().__init__(f"unknown country {place!r}")
+        self.value, self.place, self.choices = value, place, tuple(choices)
+
+
+def match_countries(values: Iterable[str], known: Iterable[str] | None, *, strict: bool = True) -> tuple[str, ...]:
+    """Countries with their spaces collapsed, spelt as in `known` (any letter case matches), duplicates dropped.
+    One not in `known` is an UnknownCountry when `strict`, else kept as written; `known` None keeps every one."""
+    spellings = {c.casefold(): c for c in known} if known is not None else None
+    found = []
+    for value in values:
+        place = " ".join(value.split())
+        if spellings is not None:
+            match = spellings.get(place.casefold())
+            if match is not None:
+                place = match
+            elif strict:
+                raise UnknownCountry(value, place, tuple(spellings.values()))
+        found.append(place)
+    return tuple(dict.fromkeys(found))
 
 
 def newest_event_id(conn: Connection) -> int:

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, cast, exists, or_, select
+from sqlalchemy import JSON, ColumnElement, Connection, Engine, Select, Text, cast, or_, select
 
 from . import __version__
 from .config import Config
-from .events import country_matches
+from .events import country_matches, study_conditions
 from .export_columns import LIST_SEPARATOR, NEUTRALISED_STARTS, TABLES, Column, columns_of
 from .models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, UtcDateTime, table_of
 from .outfile import open_atomic, write_text_atomic
@@ -97,21 +97,12 @@ def pick_columns(table: str, fmt: str, names: Sequence[str] | None = None) -> tu
 
 
 def _study_conditions(flt: ExportFilter) -> list[ColumnElement[bool]]:
-    """WHERE clauses on `studies` for the filter (subqueries use aliases, so they never correlate to the outer
-    locations or search tables)."""
-    conditions: list[ColumnElement[bool]] = []
-    if flt.searches:
-        found = matches.alias("found")
-        conditions.append(exists().where(found.c.nct_id == studies.c.nct_id, found.c.search_name.in_(flt.searches)))
-    if flt.statuses:
-        conditions.append(studies.c.overall_status.in_(flt.statuses))
+    """WHERE clauses on `studies` for the filter: the digest's (events.study_conditions, whose subqueries never
+    correlate to the outer locations or search tables), then phases, updated_since and exclude_removed."""
+    conditions = study_conditions(studies.c.nct_id, flt.searches, flt.statuses, flt.countries)
     if flt.phases:  # phases is a JSON array of codes; its text holds each code in double quotes
         text = cast(studies.c.phases, Text)
         conditions.append(or_(*(text.like(f'%"{_like_escape(p)}"%', escape="\\") for p in flt.phases)))
-    if flt.countries:
-        site = locations.alias("site")
-        conditions.append(exists().where(site.c.nct_id == studies.c.nct_id, country_matches(site.c.country,
-                                                                                           flt.countries)))  # fmt: skip
     if flt.updated_since:
         conditions.append(studies.c.last_update_posted >= flt.updated_since)
     if flt.exclude_removed:
@@ -241,11 +232,6 @@ class _Alongside:
 
 
 # --- cells ------------------------------------------------------------------------------------------------------
-
-
-def neutralise(text: str) -> str:
-    """A text cell a spreadsheet could run as a formula (starts with = + - @ tab or CR) gets a leading "'"."""
-    return "'" + text if text.startswith(NEUTRALISED_STARTS) else text
 
 
 # CSV fields are built here rather than by csv.writer: the same bytes as csv.writer with QUOTE_MINIMAL and CRLF

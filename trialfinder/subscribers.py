@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from . import wording
 from .addresses import has_control, validate_email
 from .config import Config
-from .events import EventFilter, newest_event_id
+from .events import EventFilter, check_codes, check_searches, match_countries, newest_event_id
 from .models import Delivery, Subscriber, table_of
 
 subscribers = table_of(Subscriber)
@@ -49,8 +49,7 @@ class Filters:
 
     def words(self) -> list[str]:
         """The status and country filters in plain words, as `trialfinder digest` shows them."""
-        words = [f"status now {', '.join(wording.status_words(c) for c in self.statuses)}"] if self.statuses else []
-        return words + ([f"a site in {', '.join(self.countries)}"] if self.countries else [])
+        return wording.filter_words(self.statuses, self.countries)
 
     def describe(self) -> str:
         """One line for `subscribers list`."""
@@ -73,30 +72,20 @@ def parse_filters(
     characters. Countries are spelt as in `known_countries` when given (any case matches); one not in it is a
     ValueError when `strict`, else kept as written (it matches once a study has a site there).
     Statuses may be comma-separated."""
-    known = {s.name for s in config.searches}
-    names = [n.strip() for n in searches if n.strip()]
-    for name in names:
-        if name not in known:
-            raise ValueError(f"unknown search {name!r}; choose from: {', '.join(s.name for s in config.searches)}")
-    codes = [p.strip().upper().replace(" ", "_") for value in statuses for p in value.split(",") if p.strip()]
-    for code in codes:
-        if code not in wording.STATUS_WORDS:
-            raise ValueError(f"unknown --status {code!r}; choose from: {', '.join(wording.STATUS_WORDS)}")
-    places = []
-    allowed = {c.casefold(): c for c in known_countries} if known_countries is not None else None
-    for value in countries:
+    found = check_searches(config, [name.strip() for name in searches if name.strip()])
+    codes = check_codes(statuses, wording.STATUS_WORDS, "--status")
+    places = match_countries(_plain_countries(countries), known_countries, strict=strict)
+    return Filters(tuple(s.name for s in found), codes, places)
+
+
+def _plain_countries(values: Iterable[str]) -> Iterator[str]:
+    """The non-blank values, each checked for control characters as it is reached (a lazy check, so errors come
+    in the order of the values)."""
+    for value in values:
         if has_control(value):
             raise ValueError(f"country {value!r} contains a line break or control character")
-        place = " ".join(value.split())
-        if not place:
-            continue
-        if allowed is not None:
-            if place.casefold() in allowed:
-                place = allowed[place.casefold()]
-            elif strict:
-                raise ValueError(f"unknown country {place!r}")
-        places.append(place)
-    return Filters(tuple(dict.fromkeys(names)), tuple(dict.fromkeys(codes)), tuple(dict.fromkeys(places)))
+        if value.split():
+            yield value
 
 
 def check_frequency(value: str) -> str:
