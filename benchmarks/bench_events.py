@@ -17,7 +17,6 @@ its share of the sync, and events per second of handler time; then the cost of d
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sqlite3
@@ -66,14 +65,13 @@ def phase(base_url: str, db: str, full: bool, events_on: bool) -> dict[str, Any]
     """Child: one sync into `db`; seconds, studies seen and events recorded as JSON."""
     from sqlalchemy import func, select
 
-    from trialfinder.config import load_config
+    from benchmarks.bench_sync import config_for
     from trialfinder.db import open_database
     from trialfinder.events import record_events
     from trialfinder.models import ChangeEvent, table_of
     from trialfinder.sync import run_sync
 
-    base = load_config(environ={"TRIALFINDER_API_URL": base_url, "TRIALFINDER_DATABASE_URL": f"sqlite:///{db}"})
-    config = dataclasses.replace(base, api=dataclasses.replace(base.api, page_size=PAGE_SIZE, min_interval_s=0.0))
+    config = config_for(base_url, db, PAGE_SIZE)
     engine = open_database(config.database.url)
     in_handler = [0.0]
 

@@ -31,15 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 TARGET_ROWS_PER_S = 20_000
 REPEATS = 3  # each export runs this many times (fresh processes); the median is shown, with the range
-SEARCHES = ("whim", "mavorixafor", "cxcr4")  # worldgen: study i matches search i % 3
 
 
 def fill(db: str, n: int) -> dict[str, Any]:
     """Child: write n studies into a new database as one succeeded sync run; report seconds."""
     from tests.worldgen import make_study
+    from trialfinder.config import DEFAULT_SEARCHES
     from trialfinder.db import open_database
     from trialfinder.store import Candidate, StudyWriter, finish_run, start_run, utcnow
 
+    searches = [search.name for search in DEFAULT_SEARCHES]  # worldgen: study i matches searches[i % 3]
     engine = open_database(f"sqlite:///{db}")
     started = time.perf_counter()
     run_id = start_run(engine, "full")
@@ -47,9 +48,9 @@ def fill(db: str, n: int) -> dict[str, Any]:
         writer = StudyWriter(conn, run_id, utcnow())
         for first in range(0, n, 1000):
             page = [Candidate.of(make_study(i)) for i in range(first, min(n, first + 1000))]
-            for search in range(3):
-                mine = [c for j, c in enumerate(page, first) if j % 3 == search]
-                writer.write_page(SEARCHES[search], mine)
+            for k, search in enumerate(searches):
+                mine = [c for j, c in enumerate(page, first) if j % 3 == k]
+                writer.write_page(search, mine)
     finish_run(engine, run_id, status="succeeded", values={"data_timestamp": "2026-11-20T09:00:05",
                                                             "api_version": "2.0.5", "studies_seen": n})  # fmt: skip
     with engine.connect() as conn:  # as after any sync once SQLite has checkpointed: the data in the main file

@@ -11,7 +11,6 @@ studies) against the 150 KB gzip target for the list page.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import sys
 import tempfile
@@ -27,17 +26,15 @@ TARGET_GZIP_KB = 150.0
 
 def build_database(n: int, folder: Path) -> tuple[Any, Any]:
     """A database holding n synthetic studies (one full sync from the fake API); returns (config, engine)."""
+    from benchmarks.bench_sync import config_for
     from tests.fakeapi import FakeCtGov
     from tests.worldgen import make_study
-    from trialfinder.config import load_config
     from trialfinder.db import open_database
     from trialfinder.sync import run_sync
 
     with FakeCtGov() as api:
         api.put_many(make_study(i) for i in range(n))
-        base = load_config(environ={"TRIALFINDER_API_URL": api.base_url,
-                                    "TRIALFINDER_DATABASE_URL": f"sqlite:///{folder / 'tf.db'}"})  # fmt: skip
-        config = dataclasses.replace(base, api=dataclasses.replace(base.api, min_interval_s=0.0))
+        config = config_for(api.base_url, str(folder / "tf.db"))
         engine = open_database(config.database.url)
         run_sync(config, engine, full=True, progress=False)
     return config, engine

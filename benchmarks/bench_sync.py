@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,14 @@ def serve(n: int, extra_changes: int = 0) -> None:
     api.stop()
 
 
-def config_for(base_url: str, db: str, page_size: int) -> Any:
+def config_for(base_url: str, db: str, page_size: int | None = None) -> Any:
+    """The default config against the fake API at `base_url` and SQLite file `db`, without request pacing; with
+    `page_size` studies a page (the default page size when None)."""
     from trialfinder.config import Config, load_config
 
     base: Config = load_config(environ={"TRIALFINDER_API_URL": base_url, "TRIALFINDER_DATABASE_URL": f"sqlite:///{db}"})
-    return dataclasses.replace(base, api=dataclasses.replace(base.api, page_size=page_size, min_interval_s=0.0))
+    page = base.api.page_size if page_size is None else page_size
+    return dataclasses.replace(base, api=dataclasses.replace(base.api, page_size=page, min_interval_s=0.0))
 
 
 def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
@@ -82,32 +86,35 @@ def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
     return {"seconds": seconds, "studies": studies, "requests": requests_made, "rss_kib": rss}
 
 
+def _pages(config: Any, session: Any) -> Iterator[dict[str, Any]]:
+    """GET /version, then every page of every configured search, json-parsed: the downloads baseline and floor share."""
+    session.get(config.api.base_url + "/version", timeout=60)
+    for search in config.searches:
+        token = None
+        while True:
+            params = {**search.params, "pageSize": config.api.page_size, "countTotal": "true", "format": "json"}
+            if token:
+                params["pageToken"] = token
+            page = json.loads(session.get(config.api.base_url + "/studies", params=params, timeout=60).content)
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                break
+
+
 def _baseline(config: Any, db: str) -> tuple[int, int]:
     import requests
 
     session = requests.Session()
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE raw (nct_id TEXT, body TEXT)")
-    studies = requests_made = 0
+    studies, requests_made = 0, 1  # /version
     with conn:
-        session.get(config.api.base_url + "/version", timeout=60)
-        requests_made += 1
-        for search in config.searches:
-            token = None
-            while True:
-                params = {**search.params, "pageSize": config.api.page_size, "countTotal": "true", "format": "json"}
-                if token:
-                    params["pageToken"] = token
-                page = json.loads(session.get(config.api.base_url + "/studies", params=params, timeout=60).content)
-                requests_made += 1
-                rows = [
-                    (s["protocolSection"]["identificationModule"]["nctId"], json.dumps(s)) for s in page["studies"]
-                ]
-                conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
-                studies += len(rows)
-                token = page.get("nextPageToken")
-                if not token:
-                    break
+        for page in _pages(config, session):
+            requests_made += 1
+            rows = [(s["protocolSection"]["identificationModule"]["nctId"], json.dumps(s)) for s in page["studies"]]
+            conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
+            studies += len(rows)
     return studies, requests_made
 
 
@@ -118,24 +125,13 @@ def _floor(config: Any) -> tuple[int, int]:
     from trialfinder.normalize import canonical_json_and_hash
 
     session = requests.Session()
-    studies = requests_made = 0
+    studies, requests_made = 0, 1  # /version
     gc.disable()  # as run_sync does during a run: the floor is the least a sync can do
-    session.get(config.api.base_url + "/version", timeout=60)
-    requests_made += 1
-    for search in config.searches:
-        token = None
-        while True:
-            params = {**search.params, "pageSize": config.api.page_size, "countTotal": "true", "format": "json"}
-            if token:
-                params["pageToken"] = token
-            page = json.loads(session.get(config.api.base_url + "/studies", params=params, timeout=60).content)
-            requests_made += 1
-            for study in page["studies"]:
-                canonical_json_and_hash(study)
-            studies += len(page["studies"])
-            token = page.get("nextPageToken")
-            if not token:
-                break
+    for page in _pages(config, session):
+        requests_made += 1
+        for study in page["studies"]:
+            canonical_json_and_hash(study)
+        studies += len(page["studies"])
     return studies, requests_made
 
 

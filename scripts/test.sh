@@ -9,19 +9,11 @@ VENV=${VENV:-.venv}
 
 # Debian packages the suite needs: chromium for the browser tests, and python3-venv where Debian's python3 lacks
 # ensurepip (a fresh Debian or Ubuntu machine).
+source scripts/_debian.sh
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
-[ -x "$VENV/bin/python" ] || "$PYTHON" -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
-if [ "${#need[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "scripts/test.sh: these Debian packages are needed: sudo apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-fi
+if needs_python3_venv; then need+=(python3-venv); fi
+if [ "${#need[@]}" -gt 0 ]; then need_debian_packages "${need[@]}"; fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip

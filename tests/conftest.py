@@ -1,5 +1,6 @@
 """Shared fixtures: the project's fake ClinicalTrials.gov API over real HTTP, a config.toml pointing at it, and a
-CLI runner. The fake serves our own synthetic WHIM fixtures (tests/fixtures/whim_world.json)."""
+CLI runner. The fake serves our own synthetic WHIM fixtures (tests/fixtures/whim_world.json). The `smtp` fixture
+(a real SMTP server on 127.0.0.1) comes from tests/smtpserver.py; `mail` is a project whose config points at it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +19,11 @@ from tests.worldgen import load_fixture_studies
 from trialfinder.cli import main
 from trialfinder.config import Config, load_config
 from trialfinder.db import open_database
+
+if TYPE_CHECKING:  # imported by pytest as a plugin below, so that its asserts are rewritten too
+    from tests.smtpserver import SmtpServer
+
+pytest_plugins = ["tests.smtpserver"]
 
 SHARED_CTGOV = Path(__file__).resolve().parent.parent.parent / "shared" / "ctgov"
 
@@ -87,3 +94,10 @@ class CliResult:
 def project(tmp_path: Path, fake_api: FakeCtGov) -> Project:
     """A project folder whose config points at the fake API with 3 studies a page."""
     return Project(tmp_path, fake_api, write_config(tmp_path, fake_api.base_url))
+
+
+@pytest.fixture
+def mail(project: Project, smtp: SmtpServer) -> Project:
+    """The fake-API project with [email] pointing at the test SMTP server."""
+    path = write_config(project.path, project.api.base_url, extra=smtp.section())
+    return Project(project.path, project.api, path)

@@ -1,5 +1,6 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives, and can refuse recipients or messages;
-plus a [email] config section pointing at it."""
+plus a [email] config section pointing at it. tests/conftest.py loads this module as a pytest plugin, so every
+test can take the `smtp` fixture without importing it."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import MetaData, Table, select
 
-from tests.conftest import Project, write_config
+from tests.conftest import Project
+from tests.mailworld import backdate
 from tests.scenario import NEW_STUDY, SENTENCES, change_world
-from tests.smtpserver import SmtpServer, smtp, text_part  # noqa: F401 - smtp is a fixture
-from tests.test_subscriptions import backdate
+from tests.smtpserver import SmtpServer, text_part
 from tests.test_sync import snapshot
 from trialfinder.models import PipelineRun, SyncRun, table_of
 
@@ -73,11 +73,8 @@ def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project
     assert "Next scheduled pipeline:" in project.cli("status").stdout
 
 
-def test_scheduled_run_produces_the_site_exports_feeds_and_a_digest_email(
-    project: Project, smtp: SmtpServer  # noqa: F811
-) -> None:
+def test_scheduled_run_produces_the_site_exports_feeds_and_a_digest_email(mail: Project, smtp: SmtpServer) -> None:
     """The README's main job end to end under the scheduler: sync, render, exports, feeds and a due digest."""
-    mail = Project(project.path, project.api, write_config(project.path, project.api.base_url, extra=smtp.section()))
     mail.cli("sync")
     mail.cli("subscribers", "add", "ada@example.org")
     change_world(mail)

@@ -9,29 +9,23 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select
 
 from tests.conftest import Project, write_config
-from tests.scenario import NEW_STUDY, SENTENCES, change_world
-from tests.smtpserver import SmtpServer, free_port, smtp, text_part  # noqa: F401 - smtp is a fixture
+from tests.mailworld import backdate, changed_world
+from tests.scenario import NEW_STUDY, SENTENCES
+from tests.smtpserver import SmtpServer, free_port, text_part
 from trialfinder import subscribers as subs
 from trialfinder.addresses import InvalidAddress
 from trialfinder.config import Config
 from trialfinder.delivery import SendReport, digests_step, send_due_digests
 from trialfinder.mailer import HeaderInjection, _header, build_notice_message, date_range
-from trialfinder.models import Delivery, Subscriber, table_of
+from trialfinder.models import Delivery, table_of
 from trialfinder.pipeline import StepContext, StepFailed, StepSkipped
 from trialfinder.store import utcnow
 
 LATER = dt.timedelta(days=8)  # past a weekly period
 UNSUBSCRIBE = re.compile(r"https://whim\.example\.org/trials/unsubscribe\?token=([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-def mail(project: Project, smtp: SmtpServer) -> Project:  # noqa: F811
-    """The fake-API project with [email] pointing at the test SMTP server."""
-    path = write_config(project.path, project.api.base_url, extra=smtp.section())
-    return Project(project.path, project.api, path)
 
 
 def send(project: Project, days: float = 8, **kwargs: Any) -> SendReport:
@@ -45,32 +39,12 @@ def subscriber(project: Project, email: str) -> subs.SubscriberRow:
     return row
 
 
-def backdate(engine: Engine, days: float) -> None:
-    """Move every subscriber's period start back, so the CLI's `digest send` (now) finds them due."""
-    table = table_of(Subscriber)
-    back = dt.timedelta(days=days)
-    with engine.begin() as conn:
-        for row in conn.execute(select(table)).all():
-            conn.execute(update(table).where(table.c.id == row.id).values(
-                confirmed_at=row.confirmed_at - back if row.confirmed_at else None,
-                last_sent_at=row.last_sent_at - back if row.last_sent_at else None))  # fmt: skip
-
-
-def changed_world(project: Project, *emails_and_args: tuple[str, ...]) -> None:
-    """First sync, subscribe (operator add), then the scenario's world change and a full sync."""
-    project.cli("sync")
-    for email, *args in emails_and_args:
-        project.cli("subscribers", "add", email, *args)
-    change_world(project)
-    project.cli("sync", "--full")
-
-
 def nct_ids(message: Any) -> set[str]:
     text = text_part(message, "plain")
     return {n for n in SENTENCES if f"{n}  " in text}
 
 
-def test_digest_message_parts_headers_subject_links_and_every_event(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_digest_message_parts_headers_subject_links_and_every_event(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("ada@example.org",))
     report = send(mail)
     assert report.summary() == "digests: 1 due, 1 sent, 0 with nothing new, 0 failed" and report.ok
@@ -116,7 +90,7 @@ def test_digest_message_parts_headers_subject_links_and_every_event(mail: Projec
     assert subscriber(mail, "ada@example.org").cursor_event_id == delivery.last_event_id
 
 
-def test_each_subscriber_gets_only_what_its_filters_match(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_each_subscriber_gets_only_what_its_filters_match(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("france@example.org", "--country", "france"),
                   ("recruiting@example.org", "--status", "recruiting"), ("whim@example.org", "--search", "whim"),
                   ("two@example.org", "--search", "whim", "--search", "mavorixafor", "--frequency", "daily"),
@@ -136,7 +110,7 @@ def test_each_subscriber_gets_only_what_its_filters_match(mail: Project, smtp: S
     assert str(smtp.handler.to("france@example.org")[0]["Subject"]).startswith("WHIM & CXCR4 trials: 1 new site — ")
 
 
-def test_no_second_send_when_nothing_new_and_not_before_the_period(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_no_second_send_when_nothing_new_and_not_before_the_period(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("ada@example.org",), ("dan@example.org", "--frequency", "daily"))
     assert send(mail).count("sent") == 2
     assert send(mail, days=8.5).outcomes == []  # weekly: not due again; daily: not a day yet
@@ -147,7 +121,7 @@ def test_no_second_send_when_nothing_new_and_not_before_the_period(mail: Project
     assert len(smtp.handler.received) == 2
 
 
-def test_smtp_failure_then_recovery_delivers_exactly_once(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_smtp_failure_then_recovery_delivers_exactly_once(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("ada@example.org",))
     smtp.handler.data_reply = "451 4.3.0 Mail server temporarily rejected message"
     failed = send(mail)
@@ -168,7 +142,7 @@ def test_smtp_failure_then_recovery_delivers_exactly_once(mail: Project, smtp: S
     assert send(mail, days=20).count("sent") == 0 and len(smtp.handler.received) == 1  # and nothing twice
 
 
-def test_a_refused_recipient_does_not_stop_the_others(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_a_refused_recipient_does_not_stop_the_others(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("gone@example.org",), ("ada@example.org",))
     smtp.handler.refuse["gone@example.org"] = "550 5.1.1 No such user"
     backdate(mail.engine(), 8)
@@ -186,7 +160,7 @@ def test_a_refused_recipient_does_not_stop_the_others(mail: Project, smtp: SmtpS
 
 
 def test_a_crash_after_acceptance_resends_with_the_same_message_id(
-    mail: Project, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    mail: Project, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     changed_world(mail, ("ada@example.org",))
 
@@ -204,7 +178,7 @@ def test_a_crash_after_acceptance_resends_with_the_same_message_id(
 
 
 def test_send_empty_sends_a_no_changes_digest_each_period(
-    project: Project, smtp: SmtpServer  # noqa: F811
+    project: Project, smtp: SmtpServer
 ) -> None:
     path = write_config(project.path, project.api.base_url, extra=smtp.section() + "send_empty = true\n")
     mail = Project(project.path, project.api, path)
@@ -218,7 +192,7 @@ def test_send_empty_sends_a_no_changes_digest_each_period(
     assert first["Message-ID"] != second["Message-ID"]
 
 
-def test_dry_run_sends_and_records_nothing(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_dry_run_sends_and_records_nothing(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("ada@example.org",))
     backdate(mail.engine(), 8)
     out = mail.cli("digest", "send", "--dry-run").stdout
@@ -230,7 +204,7 @@ def test_dry_run_sends_and_records_nothing(mail: Project, smtp: SmtpServer) -> N
         assert conn.execute(select(table_of(Delivery))).all() == []
 
 
-def test_header_injection_is_impossible(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_header_injection_is_impossible(mail: Project, smtp: SmtpServer) -> None:
     evil = "\r\nBcc: evil@example.org"
     result = mail.cli("subscribers", "add", f"ada@example.org{evil}", expect=2)
     assert result.stderr.startswith("trialfinder: error: ") and result.stderr.count("\n") == 1
@@ -296,14 +270,14 @@ def test_subscribers_add_list_remove(mail: Project) -> None:
         "trialfinder: error: no subscriber Ada@example.org\n")
 
 
-def test_a_new_subscriber_is_not_flooded_with_history(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_a_new_subscriber_is_not_flooded_with_history(mail: Project, smtp: SmtpServer) -> None:
     mail.cli("sync")  # dozens of new_study events
     mail.cli("subscribers", "add", "ada@example.org")
     report = send(mail)
     assert [o.status for o in report.outcomes] == ["nothing-new"] and smtp.handler.received == []
 
 
-def test_not_configured_and_starttls_never_falls_back(project: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_not_configured_and_starttls_never_falls_back(project: Project, smtp: SmtpServer) -> None:
     project.cli("sync")
     result = project.cli("digest", "send", expect=2)
     assert result.stderr == ("trialfinder: error: e-mail is not set up: set [email] smtp_host and from_address in "
@@ -349,7 +323,7 @@ def test_date_range_words() -> None:
     assert date_range(at("2026-11-23"), at("2026-11-23")) == "23 Nov"
 
 
-def test_pipeline_step_fails_when_a_delivery_fails(mail: Project, smtp: SmtpServer) -> None:  # noqa: F811
+def test_pipeline_step_fails_when_a_delivery_fails(mail: Project, smtp: SmtpServer) -> None:
     changed_world(mail, ("ada@example.org",))
     backdate(mail.engine(), 8)
     smtp.handler.refuse["ada@example.org"] = "550 5.1.1 No such user"
@@ -363,7 +337,7 @@ def test_pipeline_step_fails_when_a_delivery_fails(mail: Project, smtp: SmtpServ
 
 
 def test_unsubscribed_during_the_run_gets_nothing(
-    mail: Project, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    mail: Project, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     changed_world(mail, ("ada@example.org",), ("bob@example.org",))
     due = subs.due_subscribers

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import Project, write_config
 from tests.scenario import change_world
-from tests.smtpserver import SmtpServer, free_port, smtp, text_part  # noqa: F401 - smtp is a fixture
+from tests.smtpserver import SmtpServer, free_port, text_part
 from trialfinder import subscribers as subs
 from trialfinder.delivery import send_due_digests
 from trialfinder.store import utcnow
@@ -44,7 +44,7 @@ class Web:
             return subs.get_by_email(conn, email)
 
 
-def _serve(project: Project, smtp: SmtpServer, prefix: str = "") -> Iterator[Web]:  # noqa: F811
+def _serve(project: Project, smtp: SmtpServer, prefix: str = "") -> Iterator[Web]:
     """The app on a free port, mounted at `prefix` (like a proxy setting SCRIPT_NAME), its public_url under it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}{prefix}/"
@@ -68,12 +68,12 @@ def _serve(project: Project, smtp: SmtpServer, prefix: str = "") -> Iterator[Web
 
 
 @pytest.fixture
-def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
+def web(project: Project, smtp: SmtpServer) -> Iterator[Web]:
     yield from _serve(project, smtp)
 
 
 @pytest.fixture
-def web_under_prefix(project: Project, smtp: SmtpServer) -> Iterator[Web]:  # noqa: F811
+def web_under_prefix(project: Project, smtp: SmtpServer) -> Iterator[Web]:
     yield from _serve(project, smtp, "/trials")
 
 
