@@ -19,6 +19,7 @@ from trialfinder import subscribers as subs
 from trialfinder.addresses import InvalidAddress
 from trialfinder.config import Config
 from trialfinder.delivery import SendReport, digests_step, send_due_digests
+from trialfinder.events import newest_event_id
 from trialfinder.mailer import HeaderInjection, _header, build_notice_message, date_range
 from trialfinder.models import Delivery, table_of
 from trialfinder.pipeline import StepContext, StepFailed, StepSkipped
@@ -353,3 +354,12 @@ def test_unsubscribed_during_the_run_gets_nothing(
     assert [(o.email, o.status) for o in report.outcomes] == [("ada@example.org", "skipped"),
                                                               ("bob@example.org", "sent")]  # fmt: skip
     assert [r.rcpt_tos for r in smtp.handler.received] == [["bob@example.org"]]
+
+
+def test_nothing_matched_sends_nothing_and_moves_the_cursor(mail: Project, smtp: SmtpServer) -> None:
+    changed_world(mail, ("mars@example.org", "--country", "Mars"))  # no study has a site there
+    report = send(mail)
+    assert [o.status for o in report.outcomes] == ["nothing-new"]
+    with mail.engine().connect() as conn:
+        assert subscriber(mail, "mars@example.org").cursor_event_id == newest_event_id(conn)
+    assert smtp.handler.received == []
