@@ -276,11 +276,7 @@ def record_delivery(
     """In the caller's transaction: the delivery row, and the cursor moved to `until_id` (with last_sent_at).
     The update only applies while the cursor is still where the message started; False if it had moved."""
     start = subscriber.cursor_event_id or 0
-    moved = conn.execute(
-        update(subscribers)
-        .where(subscribers.c.id == subscriber.id, subscribers.c.cursor_event_id == start)
-        .values(cursor_event_id=until_id, last_sent_at=now, last_error=None)
-    ).rowcount
+    moved = _advance_cursor(conn, subscriber, until_id, last_sent_at=now)
     conn.execute(insert(deliveries).values(
         subscriber_id=subscriber.id, first_event_id=start + 1, last_event_id=until_id, message_id=message_id,
         sent_at=now, event_count=count))  # fmt: skip
@@ -290,11 +286,18 @@ def record_delivery(
 def skip_unmatched(conn: Connection, subscriber: SubscriberRow, *, until_id: int) -> None:
     """Nothing after the cursor matched the filters: move the cursor past those events; the period keeps running,
     so the next matching change goes out on the next run."""
-    conn.execute(
+    _advance_cursor(conn, subscriber, until_id)
+
+
+def _advance_cursor(conn: Connection, subscriber: SubscriberRow, until_id: int, **values: Any) -> bool:
+    """Move the cursor to `until_id` (clearing last_error, setting `values`) only while it is still where this
+    run found it; False if it had moved (another run got there first)."""
+    moved = conn.execute(
         update(subscribers)
         .where(subscribers.c.id == subscriber.id, subscribers.c.cursor_event_id == (subscriber.cursor_event_id or 0))
-        .values(cursor_event_id=until_id, last_error=None)
-    )
+        .values(cursor_event_id=until_id, last_error=None, **values)
+    ).rowcount
+    return bool(moved)
 
 
 def record_failure(conn: Connection, subscriber_id: int, error: str) -> None:
