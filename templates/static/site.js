@@ -50,11 +50,8 @@
     if (s.sex && it.sex && it.sex !== "ALL" && it.sex !== s.sex) { return false; }
     if (s.type && it.type !== s.type) { return false; }
     if (s.country && it.country.indexOf(s.country) < 0) { return false; }
-    if (s.q) {
-      var terms = fold(s.q).split(/\s+/);
-      for (var i = 0; i < terms.length; i++) {
-        if (terms[i] && it.text.indexOf(terms[i]) < 0) { return false; }
-      }
+    for (var i = 0; i < s.terms.length; i++) {
+      if (it.text.indexOf(s.terms[i]) < 0) { return false; }
     }
     return true;
   }
@@ -106,6 +103,7 @@
   }
   function apply() {
     var s = choices(), shown = 0;
+    s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
     reorder(s.sort);
     items.forEach(function (it) {
       var ok = matches(s, it);
@@ -151,7 +149,7 @@
   }
   var more = document.getElementById("more");
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
-  if (!narrow || ["topic", "status", "phase", "age", "sex", "type", "country"].some(function (name) {
+  if (!narrow || FIELDS.slice(1, -1).some(function (name) {  // a list filter is set
     return form.elements[name].value !== "";
   })) { more.open = true; }
   form.hidden = false;
