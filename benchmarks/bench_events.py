@@ -67,9 +67,9 @@ def phase(base_url: str, db: str, full: bool, events_on: bool) -> dict[str, Any]
 
     from benchmarks.bench_sync import config_for
     from trialfinder.db import open_database
-    from trialfinder.events import record_events
+    from trialfinder.history.events import record_events
+    from trialfinder.ingest.sync import run_sync
     from trialfinder.models import ChangeEvent, table_of
-    from trialfinder.sync import run_sync
 
     config = config_for(base_url, db, PAGE_SIZE)
     engine = open_database(config.database.url)
@@ -123,7 +123,7 @@ def off_and_on(repeat: int, url: str, seed: Path, tmp: Path, full: bool) -> tupl
 def diff_alone(n: int, changed_every: int) -> tuple[int, int, float]:
     """(studies, events, seconds) for diff() over every changed study's stored and new version."""
     from tests.worldgen import make_study
-    from trialfinder.diff import diff
+    from trialfinder.history.diff import diff
 
     ids = range(0, n, changed_every)
     pairs = [(make_study(i), changed_study(i)) for i in ids]

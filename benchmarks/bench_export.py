@@ -38,7 +38,8 @@ def fill(db: str, n: int) -> dict[str, Any]:
     from tests.worldgen import make_study
     from trialfinder.config import DEFAULT_SEARCHES
     from trialfinder.db import open_database
-    from trialfinder.store import Candidate, StudyWriter, finish_run, start_run, utcnow
+    from trialfinder.ingest.store import Candidate, StudyWriter, finish_run, start_run
+    from trialfinder.models import utcnow
 
     searches = [search.name for search in DEFAULT_SEARCHES]  # worldgen: study i matches searches[i % 3]
     engine = open_database(f"sqlite:///{db}")
@@ -62,7 +63,8 @@ def export_once(db: str, table: str, out: str) -> dict[str, Any]:
     """Child: export `table` as CSV (every default column) to `out`; report rows, seconds and peak RSS."""
     from trialfinder.config import load_config
     from trialfinder.db import open_database
-    from trialfinder.export import ExportRequest, export_to_file, pick_columns
+    from trialfinder.export.rows import ExportRequest, pick_columns
+    from trialfinder.export.writers import export_to_file
 
     config = load_config(environ={"TRIALFINDER_DATABASE_URL": f"sqlite:///{db}"})
     engine = open_database(config.database.url)

@@ -30,7 +30,7 @@ def build_database(n: int, folder: Path) -> tuple[Any, Any]:
     from tests.fakeapi import FakeCtGov
     from tests.worldgen import make_study
     from trialfinder.db import open_database
-    from trialfinder.sync import run_sync
+    from trialfinder.run.sync import run_sync
 
     with FakeCtGov() as api:
         api.put_many(make_study(i) for i in range(n))
@@ -41,7 +41,7 @@ def build_database(n: int, folder: Path) -> tuple[Any, Any]:
 
 
 def measure(n: int, folder: Path) -> dict[str, Any]:
-    from trialfinder.render import render_site
+    from trialfinder.site.render import render_site
 
     config, engine = build_database(n, folder)
     out = folder / "site"

@@ -66,7 +66,7 @@ def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
     config = config_for(base_url, db, page_size)
     import requests  # noqa: F401  (imported before the clock starts, like trialfinder for the sync phases)
 
-    from trialfinder.normalize import canonical_json_and_hash  # noqa: F401
+    from trialfinder.ingest.normalize import canonical_json_and_hash  # noqa: F401
 
     started = time.perf_counter()
     if name == "baseline":
@@ -75,7 +75,7 @@ def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
         studies, requests_made = _floor(config)
     else:
         from trialfinder.db import open_database
-        from trialfinder.sync import run_sync
+        from trialfinder.run.sync import run_sync
 
         engine = open_database(config.database.url)
         started = time.perf_counter()
@@ -122,7 +122,7 @@ def _floor(config: Any) -> tuple[int, int]:
     """The baseline's download and parse, then each study's canonical JSON and hash (as the sync computes them)."""
     import requests
 
-    from trialfinder.normalize import canonical_json_and_hash
+    from trialfinder.ingest.normalize import canonical_json_and_hash
 
     session = requests.Session()
     studies, requests_made = 0, 1  # /version

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs and run it: ruff, mypy and pytest (browser tests included).
+# Install everything the test suite needs and run it: ruff, mypy, lint-imports (the layers) and pytest (browser
+# tests included).
 # Creates ./.venv (or reuses it), installs trialfinder with its test extras, and Debian's chromium (and
 # python3-venv) when missing (apt-get as root; otherwise it asks you to install them). Extra arguments go to pytest.
 set -euo pipefail
@@ -21,4 +22,5 @@ if [ "${#need[@]}" -gt 0 ]; then need_debian_packages "${need[@]}"; fi
 
 echo "== ruff"; "$VENV/bin/ruff" check .
 echo "== mypy"; "$VENV/bin/mypy"
+echo "== lint-imports"; "$VENV/bin/lint-imports" --no-cache
 echo "== pytest"; "$VENV/bin/pytest" "$@"

@@ -13,8 +13,8 @@ from sqlalchemy import update
 from tests.conftest import Project
 from tests.scenario import run_scenario
 from trialfinder.models import ChangeEvent, Study, StudyVersion, SyncRun, table_of
-from trialfinder.render import RenderResult, render_site
-from trialfinder.site_context import Download
+from trialfinder.site.render import RenderResult, render_site
+from trialfinder.site.view import Download
 
 XSS_ID = "NCT09990666"
 XSS_TITLE = "<script>alert(1)</script> WHIM & <b>bold</b>"

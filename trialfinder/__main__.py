@@ -1,5 +1,5 @@
 """`python -m trialfinder` is the `trialfinder` command."""
 
-from .cli import main
+from trialfinder.cli import main
 
 main(prog_name="trialfinder")

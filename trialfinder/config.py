@@ -17,173 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
-DEFAULT_USER_AGENT = "trialfinder/0.1 (WHIM syndrome and CXCR4 trial finder; open source)"
-
-# Query parameters of GET /studies that a search may set (OpenAPI 2.0.3). The client adds the paging ones itself.
-SEARCH_PARAMETERS = frozenset(
-    {
-        "query.cond", "query.term", "query.locn", "query.titles", "query.intr", "query.outc", "query.spons",
-        "query.lead", "query.id", "query.patient", "filter.overallStatus", "filter.geo", "filter.ids",
-        "filter.advanced", "filter.synonyms", "postFilter.overallStatus", "postFilter.geo", "postFilter.ids",
-        "postFilter.advanced", "postFilter.synonyms", "aggFilters", "geoDecay",
-    }
-)  # fmt: skip
-
-
-class ConfigError(Exception):
-    """A problem with the configuration, worded for a one-line error message."""
-
-
-class BadValue(ValueError):
-    """Raised by a section's own checks (__post_init__) so the error can name the key and its line."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@dataclass(frozen=True)
-class ApiConfig:
-    """[api]: where and how politely to talk to ClinicalTrials.gov."""
-
-    base_url: str = DEFAULT_BASE_URL
-    page_size: int = 1000
-    timeout_s: float = 30.0
-    max_retries: int = 5
-    backoff_s: float = 2.0
-    min_interval_s: float = 1.0
-    user_agent: str = DEFAULT_USER_AGENT
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """One [[searches]] entry: a name, a human label and the API query parameters it sends."""
-
-    name: str
-    label: str
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    """[database]: an SQLAlchemy URL; a relative SQLite path is resolved against the config file's folder."""
-
-    url: str = "sqlite:///trialfinder.db"
-
-
-@dataclass(frozen=True)
-class SyncConfig:
-    """[sync]: how incremental runs overlap the previous one."""
-
-    overlap_days: int = 1
-
-
-@dataclass(frozen=True)
-class SiteConfig:
-    """[site]: where the static site (with its feeds and exports) is written and where it is published."""
-
-    out_dir: str = "site"
-    public_url: str = ""
-    title: str = "WHIM syndrome & CXCR4 trial finder"
-
-    def __post_init__(self) -> None:
-        from .addresses import has_control
-
-        if has_control(self.title):  # it heads pages, feeds and e-mail subjects: one line of plain text
-            raise BadValue("title", "'site.title' must be one line without control characters")
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """[schedule]: when `trialfinder schedule` runs the pipeline (cron expressions, UTC)."""
-
-    run_cron: str = "30 15 * * mon-fri"
-    full_cron: str = "30 15 * * sat"
-    run_every_s: int = 0
-    misfire_grace_s: int = 3600
-    full_after_days: int = 7
-
-    def __post_init__(self) -> None:
-        from apscheduler.triggers.cron import CronTrigger
-
-        for key in ("run_cron", "full_cron"):
-            expression = getattr(self, key)
-            if expression == "":
-                continue
-            try:
-                CronTrigger.from_crontab(expression, timezone="UTC")
-            except ValueError as exc:
-                raise BadValue(key, f"'schedule.{key}' is not a valid cron expression {expression!r}: {exc}") from None
-
-
-EMAIL_SECURITY = ("starttls", "ssl", "none")
-
-
-@dataclass(frozen=True)
-class EmailConfig:
-    """[email]: the SMTP server digests and confirmations go through, and what the messages say and link to.
-
-    The SMTP password is never read from a file: only from the environment variable TRIALFINDER_SMTP_PASSWORD.
-    An empty smtp_host means e-mail is not set up (`digest send` and the subscribe form say so).
-    """
-
-    smtp_host: str = ""
-    smtp_port: int = 587
-    security: str = "starttls"
-    username: str = ""
-    timeout_s: float = 30.0
-    from_address: str = ""
-    reply_to: str = ""
-    public_url: str = ""
-    subject_prefix: str = ""
-    send_empty: bool = False
-    unsubscribe_mailto: str = ""
-
-    def __post_init__(self) -> None:
-        from .addresses import InvalidAddress, has_control, validate_email, validate_mailbox
-
-        if self.security not in EMAIL_SECURITY:
-            raise BadValue("security", f"'email.security' must be one of {', '.join(EMAIL_SECURITY)}, not "
-                           f"{self.security!r}")  # fmt: skip
-        if not 0 < self.smtp_port < 65536:
-            raise BadValue("smtp_port", f"'email.smtp_port' must be between 1 and 65535, not {self.smtp_port}")
-        for key in ("from_address", "reply_to"):
-            if getattr(self, key):
-                try:
-                    validate_mailbox(getattr(self, key))
-                except InvalidAddress as exc:
-                    raise BadValue(key, f"'email.{key}': {exc}") from None
-        if self.unsubscribe_mailto:
-            try:
-                validate_email(self.unsubscribe_mailto)
-            except InvalidAddress as exc:
-                raise BadValue("unsubscribe_mailto", f"'email.unsubscribe_mailto': {exc}") from None
-        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", self.public_url):
-            raise BadValue("public_url", f"'email.public_url' must start with https:// (or http://), not "
-                           f"{self.public_url!r}")  # fmt: skip
-        for key in ("smtp_host", "username", "subject_prefix"):
-            if has_control(getattr(self, key)):
-                raise BadValue(key, f"'email.{key}' must not contain line breaks or control characters")
-        if self.smtp_host and not self.from_address:
-            raise BadValue("from_address", "'email.from_address' is needed when 'email.smtp_host' is set")
-
-
-DEFAULT_SEARCHES = (
-    SearchConfig(
-        name="whim",
-        label="WHIM syndrome",
-        params={
-            "query.cond": 'WHIM syndrome OR Myelokathexis OR WHIMS OR '
-            '"Warts, Hypogammaglobulinemia, Infections, and Myelokathexis"'
-        },
-    ),
-    SearchConfig(
-        name="mavorixafor",
-        label="Mavorixafor (X4P-001)",
-        params={"query.intr": "mavorixafor OR X4P-001 OR Xolremdi OR AMD11070"},
-    ),
-    SearchConfig(name="cxcr4", label="CXCR4 gene", params={"query.term": "CXCR4"}),
+from trialfinder.config_sections import (
+    DEFAULT_SEARCHES,
+    SEARCH_PARAMETERS,
+    ApiConfig,
+    BadValue,
+    ConfigError,
+    DatabaseConfig,
+    EmailConfig,
+    ScheduleConfig,
+    SearchConfig,
+    SiteConfig,
+    SyncConfig,
 )
 
 
@@ -207,6 +52,15 @@ class Config:
             if search.name == name:
                 return search
         raise ConfigError(f"unknown search {name!r}; choose from: {', '.join(s.name for s in self.searches)}")
+
+    def public_base(self) -> str | None:
+        """The absolute address the public pages live at ([email] public_url, else [site] public_url), ending in
+        '/'; None when neither is an http(s) address. The site links its sign-up page and e-mails their links
+        from it."""
+        url = self.email.public_url or self.site.public_url
+        if not url.startswith(("https://", "http://")):
+            return None
+        return url if url.endswith("/") else url + "/"
 
     def resolve_path(self, value: str | Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from .resources import migrations_dir
+from trialfinder.resources import migrations_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -266,3 +268,16 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     sent_at: Mapped[dt.datetime]
     event_count: Mapped[int] = mapped_column(Integer)
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC (what every UtcDateTime column stores)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def last_succeeded_run(conn: Connection) -> Any:
+    """The newest succeeded sync run row, or None: the "data as of" every output shows."""
+    runs = table_of(SyncRun)
+    return conn.execute(
+        select(runs).where(runs.c.status == "succeeded").order_by(runs.c.id.desc()).limit(1)
+    ).first()

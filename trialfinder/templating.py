@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from . import wording
-from .resources import templates_dir
+from trialfinder import wording
+from trialfinder.resources import templates_dir
 
 
 @lru_cache(maxsize=1)

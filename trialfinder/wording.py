@@ -322,3 +322,14 @@ def describe_event(kind: str, field_path: str | None, old: str | None, new: str 
         fields = list(dict.fromkeys(field_words(path) for path in (new or "").splitlines() if path))
         return f"Other details changed: {', '.join(fields)}" if fields else "Other details changed"
     return f"{_humanize(kind)}: {old or ''} → {new or ''}".strip()
+
+SHORT_TITLE_CHARS = 90  # digest and feed titles are cut near here
+
+
+def short_title(brief_title: str | None, nct_id: str) -> str:
+    """The brief title, cut at a word near SHORT_TITLE_CHARS; the NCT id when there is none."""
+    title = display_title(brief_title, nct_id)
+    if len(title) <= SHORT_TITLE_CHARS:
+        return title
+    cut = title[: SHORT_TITLE_CHARS - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:-") + "…"

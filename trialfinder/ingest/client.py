@@ -1,0 +1,207 @@
+"""HTTP client for ClinicalTrials.gov API v2: paging, retries with backoff, a polite minimum interval, /version.
+
+Retryable: connection errors, timeouts, 429 (honouring Retry-After), 500/502/503/504, and a 200 whose body is not
+JSON (truncated, or an HTML error page). Never retried: 400 and 404, whose plain-text message is quoted in the error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from trialfinder.config import ApiConfig
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 300.0
+MAX_BACKOFF_S = 60.0
+
+
+class ApiError(Exception):
+    """The API refused the request (400/404, `status` set) or kept failing after every retry (`status` None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of GET /studies."""
+
+    studies: list[dict[str, Any]]
+    total_count: int | None
+    next_page_token: str | None
+
+
+@dataclass
+class ApiClient:
+    """A requests.Session wrapper that counts its requests; one per sync run."""
+
+    config: ApiConfig
+    session: requests.Session = field(default_factory=requests.Session)
+    sleep: Callable[[float], None] = time.sleep
+    requests_made: int = 0
+    _last_request_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.session.headers["User-Agent"] = self.config.user_agent
+        self.session.headers["Accept"] = "application/json"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    def version(self) -> dict[str, Any]:
+        """GET /version: {"apiVersion": ..., "dataTimestamp": ...}."""
+        data = self.get_json("/version")
+        if not isinstance(data, dict) or "apiVersion" not in data:
+            raise ApiError(f"unexpected /version answer: {str(data)[:200]}")
+        return data
+
+    def get_study(self, nct_id: str) -> dict[str, Any] | None:
+        """GET /studies/{nctId}, following the 301 an alias gets; None when the API says 404."""
+        try:
+            data = self.get_json(f"/studies/{nct_id}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(data, dict):
+            raise ApiError(f"unexpected answer for {nct_id}: not a study object")
+        return data
+
+    def iter_pages(self, params: dict[str, str]) -> Iterator[Page]:
+        """Every page of GET /studies for `params`: same parameters on each page, countTotal asked on page 1."""
+        base = {**params, "format": "json", "pageSize": str(self.config.page_size), "countTotal": "true"}
+        token: str | None = None
+        while True:
+            query = dict(base) if token is None else {**base, "pageToken": token}
+            data = self.get_json("/studies", query)
+            if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+                raise ApiError("unexpected /studies answer: no 'studies' list")
+            token = data.get("nextPageToken") or None
+            total = data.get("totalCount")
+            yield Page(data["studies"], total if isinstance(total, int) else None, token)
+            if token is None:
+                return
+
+    def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
+        """(name, page) for every page of every search, in order; the next page downloads while the caller works.
+
+        One background thread does the HTTP (and the min_interval_s wait) one page ahead, so at most two pages are
+        in memory. An error in the thread is raised here, at the page it stopped; closing the iterator stops it.
+        """
+        pages = ((name, page) for name, params in searches for page in self.iter_pages(params))
+        return _read_ahead(pages)
+
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET base_url+path and parse JSON, retrying transient faults up to max_retries times."""
+        url = self.config.base_url.rstrip("/") + path
+        attempt = 0
+        while True:
+            self._wait_turn()
+            self.requests_made += 1
+            delay: float | None = None
+            try:
+                response = self.session.get(url, params=params, timeout=self.config.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                status = response.status_code
+                if status in RETRYABLE_STATUS:
+                    problem = f"HTTP {status}"
+                    delay = _retry_after(response.headers.get("Retry-After")) if status == 429 else None
+                elif status >= 400:
+                    raise _refused(status, path, response.text)
+                else:
+                    try:
+                        return json.loads(response.content)
+                    except ValueError:
+                        kind = response.headers.get("Content-Type", "?")
+                        problem = f"body is not valid JSON ({len(response.content)} bytes, {kind})"
+            attempt += 1
+            if attempt > self.config.max_retries:
+                raise ApiError(f"GET {path} failed after {attempt} attempts: {problem}")
+            wait = delay if delay is not None else self._backoff(attempt)
+            log.warning("GET %s: %s; retry %d/%d in %.1f s", path, problem, attempt, self.config.max_retries, wait)
+            self.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: uniform(0.5, 1.0) x backoff_s x 2^(attempt-1), capped."""
+        return min(MAX_BACKOFF_S, self.config.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+    def _wait_turn(self) -> None:
+        now = time.monotonic()
+        if self._last_request_at is not None:
+            gap = self.config.min_interval_s - (now - self._last_request_at)
+            if gap > 0:
+                self.sleep(gap)
+        self._last_request_at = time.monotonic()
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(value)))
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff
+
+
+def _refused(status: int, path: str, body: str) -> ApiError:
+    message = " ".join(body.split())[:300] or "(empty body)"
+    return ApiError(f"ClinicalTrials.gov refused GET {path} (HTTP {status}): {message}", status)
+
+
+_DONE = object()
+
+
+def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
+    """Run `source` in a thread, one item ahead of the consumer."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put(exc)
+
+    thread = threading.Thread(target=produce, name="trialfinder-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        thread.join()

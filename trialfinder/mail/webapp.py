@@ -1,0 +1,287 @@
+"""The WSGI app behind `trialfinder serve`: the rendered static site, plus self-service e-mail subscriptions.
+
+- `/` and every other path: files of the rendered site ([site] out_dir; a folder means its index.html).
+- `/subscribe`: GET a form (the digest's filters: searches, status, country, and how often); POST makes a pending
+  subscriber and e-mails a confirmation link (double opt-in: no digest before it is used). The answer is the same
+  whether the address is new, pending or already subscribed (a confirmed one gets an "already subscribed" note and
+  keeps its filters and cursor), so the form does not tell who is subscribed.
+- `/confirm?token=…`: GET shows a Confirm button, POST confirms, so link scanners that prefetch links confirm
+  nothing.
+- `/unsubscribe?token=…`: GET shows an Unsubscribe button; POST unsubscribes at once (RFC 8058 one-click: mail
+  clients POST `List-Unsubscribe=One-Click`) and answers 200.
+
+The subscribe POST is protected against cross-site forgery by a double-submit token (a random value in a
+SameSite=Strict, HttpOnly cookie that must equal the form's hidden field) and an Origin / Sec-Fetch-Site check.
+Rate limiting is not done here: put the app behind a proxy that limits POSTs if the site is busy or abused.
+Production: any WSGI server, e.g. `waitress-serve --call trialfinder.mail.webapp:app_from_env` or
+`gunicorn 'trialfinder.mail.webapp:app_from_env()'` with TRIALFINDER_CONFIG set. Mounted under a prefix (SCRIPT_NAME,
+e.g. `waitress-serve --url-prefix=/trials`), page links and the form cookie's path follow `request.script_root`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, request, send_from_directory
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from trialfinder import wording
+from trialfinder.addresses import InvalidAddress, validate_email
+from trialfinder.config import Config, load_config
+from trialfinder.db import open_database
+from trialfinder.history.events import known_countries
+from trialfinder.mail import subscribers as subs
+from trialfinder.mail.mailer import (
+    DeliveryError,
+    EmailNotConfigured,
+    SmtpSender,
+    build_notice_message,
+    page_url,
+    require_sending,
+)
+from trialfinder.models import utcnow
+from trialfinder.resources import templates_dir
+from trialfinder.templating import make_environment
+
+log = logging.getLogger(__name__)
+FORM_COOKIE = "tf_form"
+FORM_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING",
+                 "AVAILABLE", "COMPLETED")  # fmt: skip
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    # the token pages must not leak their URL to other sites; same-origin still lets browsers send our Origin
+    # (with no-referrer, Chromium sends "Origin: null" on our own form posts)
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """The Flask app for `config` (database opened and upgraded unless `engine` is given); `environ` is where
+    TRIALFINDER_SMTP_PASSWORD is read from (default: os.environ)."""
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    db = engine if engine is not None else open_database(config.database.url)
+    site_dir = config.resolve_path(config.site.out_dir)
+    env = make_environment()
+
+    def page(template: str, status: int = 200, **values: Any) -> Response:
+        root = request.script_root + "/"  # links work wherever the app is mounted
+        body = env.get_template(template).render(site_title=config.site.title, root=root, **values)
+        response = Response(body, status=status, mimetype="text/html")
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+    def message(title: str, text: str, status: int = 200, **values: Any) -> Response:
+        values.setdefault("action", None)
+        return page("web_message.html", status, title=title, text=text, **values)
+
+    def email_ready() -> bool:
+        try:
+            require_sending(config)
+        except EmailNotConfigured:
+            return False
+        return True
+
+    def form_page(status: int = 200, error: str = "", form: Mapping[str, Any] | None = None) -> Response:
+        with db.connect() as conn:
+            countries = known_countries(conn)
+        token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+        values = form or {"email": "", "searches": [], "statuses": [], "countries": [], "frequency": "weekly"}
+        response = page(
+            "web_subscribe.html", status, error=error, form=values, form_token=token,
+            searches=config.searches, statuses=[(code, wording.status_words(code)) for code in FORM_STATUSES],
+            countries=countries, frequencies=sorted(subs.FREQUENCIES, reverse=True),  # weekly first
+        )  # fmt: skip
+        response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
+                            path=request.script_root + "/subscribe", max_age=24 * 3600)  # fmt: skip
+        return response
+
+    @app.get("/subscribe")
+    def subscribe_form() -> Response:
+        if not email_ready():
+            return message("E-mail digests are not available", "This site does not send e-mail digests.", 503)
+        return form_page()
+
+    @app.post("/subscribe")
+    def subscribe() -> Response:
+        if not email_ready():
+            return message("E-mail digests are not available", "This site does not send e-mail digests.", 503)
+        if not _same_origin(config):
+            return message("Please use the form on this site", "This request came from another site.", 403)
+        cookie, field = request.cookies.get(FORM_COOKIE, ""), request.form.get("form_token", "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
+            return form_page(400, "The form had expired. Please check your choices and press Subscribe again.")
+        form: dict[str, Any] = {
+            "email": request.form.get("email", ""), "searches": request.form.getlist("search"),
+            "statuses": request.form.getlist("status"), "countries": request.form.getlist("country"),
+            "frequency": request.form.get("frequency", "weekly"),
+        }  # fmt: skip
+        try:
+            address = validate_email(form["email"])
+            with db.connect() as conn:
+                places = known_countries(conn)
+            filters = subs.parse_filters(config, form["searches"], form["statuses"], form["countries"],
+                                         known_countries=places)  # fmt: skip
+            frequency = subs.check_frequency(form["frequency"])
+        except (InvalidAddress, ValueError) as exc:
+            return form_page(400, _plain_error(exc), form)
+        row, what = _request_subscription(db, address, filters, frequency)
+        try:
+            _send_notice(config, row, what, environ)
+        except DeliveryError as exc:
+            log.warning("subscribe: could not send the %s e-mail to %s: %s", what, address, exc)
+            return message("We could not send the e-mail", "Something went wrong on our side while sending the "
+                           "confirmation e-mail. Please try again later.", 503)  # fmt: skip
+        return message("Check your inbox", f"We have sent a message to {address}. If this address is not "
+                       "subscribed yet, it holds a link to confirm: no digest is sent until you use it.")  # fmt: skip
+
+    @app.route("/confirm", methods=["GET", "POST"])
+    def confirm() -> Response:
+        token = request.values.get("token", "")
+        if request.method == "GET":
+            with db.connect() as conn:
+                found = subs.find_by_confirm_token(conn, token)
+            if found is None or found.status == "unsubscribed":
+                return _bad_link(message)
+            if found.status == "confirmed":
+                return message("Already confirmed", f"{found.email} already gets the {found.frequency} digest.")
+            return message("Confirm your subscription", f"Press Confirm to start getting the {found.frequency} "
+                           f"digest at {found.email}.", action={"url": "confirm", "label": "Confirm",
+                           "fields": {"token": token}})  # fmt: skip
+        with db.begin() as conn:
+            done = subs.confirm(conn, token, now=utcnow())
+        if done is None:
+            return _bad_link(message)
+        return message("You are subscribed", f"{done.email} will get a {done.frequency} e-mail when something "
+                       "changes in the trials you chose. Every e-mail has a link to unsubscribe.")  # fmt: skip
+
+    @app.route("/unsubscribe", methods=["GET", "POST"])
+    def unsubscribe() -> Response:
+        token = request.args.get("token", "") or request.form.get("token", "")
+        if request.method == "GET":
+            with db.connect() as conn:
+                found = subs.find_by_unsubscribe_token(conn, token)
+            if found is None:
+                return _bad_link(message)
+            if found.status == "unsubscribed":
+                return message("Already unsubscribed", f"{found.email} gets no more digests.")
+            return message("Unsubscribe", f"Press Unsubscribe to stop the digests to {found.email}.",
+                           action={"url": "unsubscribe", "label": "Unsubscribe",
+                                   "fields": {"token": token, "List-Unsubscribe": "One-Click"}})  # fmt: skip
+        with db.begin() as conn:
+            done = subs.unsubscribe(conn, token, now=utcnow())
+        if done is None:
+            return _bad_link(message)
+        return message("You are unsubscribed", f"{done.email} gets no more digests. To come back, subscribe again.")
+
+    @app.get("/_web/web.css")
+    def stylesheet() -> Response:
+        return send_from_directory(templates_dir(), "web.css", mimetype="text/css")
+
+    @app.get("/", defaults={"path": ""})
+    @app.get("/<path:path>")
+    def site_file(path: str) -> Response:
+        target = site_dir / path
+        if not path or path.endswith("/") or target.is_dir():
+            path = path.rstrip("/") + "/index.html" if path else "index.html"
+        if not (site_dir / path).is_file():
+            if not path or path == "index.html":
+                return message("The site is not rendered yet", "Run `trialfinder render` to write it.", 404)
+            abort(404)
+        response = send_from_directory(site_dir, path)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> Response:
+        return message("Page not found", "There is no page at this address.", 404)
+
+    @app.errorhandler(405)
+    def not_allowed(_error: Exception) -> Response:
+        return message("Not allowed", "This page cannot be used that way.", 405)
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception) -> Response:
+        return message("Too much data", "The form sent too much data.", 413)
+
+    return app
+
+
+def app_from_env() -> Flask:
+    """WSGI factory for production servers: the config from $TRIALFINDER_CONFIG (else ./config.toml)."""
+    return create_app(load_config())
+
+
+def _request_subscription(
+    db: Engine, address: str, filters: subs.Filters, frequency: str
+) -> tuple[subs.SubscriberRow, str]:
+    """subs.request_subscription in its own transaction. Two requests for the same new address at once both find
+    no row and one insert fails on the unique address: that one retries once, finds the other's row and takes the
+    normal pending/confirmed path, so it answers like any other request."""
+    try:
+        with db.begin() as conn:
+            return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+    except IntegrityError:
+        log.info("subscribe: %s was inserted by a concurrent request; retrying once", address)
+    with db.begin() as conn:
+        return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+
+
+def _send_notice(config: Config, row: subs.SubscriberRow, what: str, environ: Mapping[str, str] | None) -> None:
+    values = {"site_title": config.site.title, "email": row.email, "frequency": row.frequency,
+              "what": _what_words(config, row.filters),
+              "unsubscribe_url": page_url(config, "unsubscribe", row.unsubscribe_token)}  # fmt: skip
+    if what == "confirm":
+        assert row.confirm_token is not None
+        values["confirm_url"] = page_url(config, "confirm", row.confirm_token)
+        template = "web_mail_confirm.txt"
+    else:
+        template = "web_mail_already.txt"
+    msg = build_notice_message(config, to=row.email, template=template, values=values, now=utcnow())
+    with SmtpSender(config, environ) as sender:
+        sender.send(msg)
+
+
+def _what_words(config: Config, filters: subs.Filters) -> str:
+    labels = [s.label for s in config.searches if s.name in filters.searches] or ["all searches"]
+    return "; ".join([", ".join(labels), *filters.words()])
+
+
+def _same_origin(config: Config) -> bool:
+    """False for a browser request from another site: Sec-Fetch-Site (set by the browser, pages cannot forge it)
+    when sent, else an Origin that is not ours. Without either, the double-submit token alone decides."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    ours = {request.host_url.rstrip("/")}
+    for url in (config.email.public_url, config.site.public_url):
+        if url:
+            parts = urlsplit(url)
+            ours.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in ours
+
+
+def _bad_link(message: Any) -> Response:
+    response: Response = message("This link does not work", "The link is not valid: it may be incomplete or "
+                                 "replaced by a newer one. Copy the whole link from the e-mail.", 404)  # fmt: skip
+    return response
+
+
+def _plain_error(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, InvalidAddress):
+        return "Please check the e-mail address: " + text.split(": ", 1)[-1] + "."
+    return f"Please check your choices: {text}."
+

@@ -1,0 +1,359 @@
+"""What the static site shows, read from the database only: one display-ready dict per study, the recent changes,
+and the header/footer facts (data timestamp, last sync, searches) every page carries.
+
+Everything here is plain text, numbers and lists; the templates escape it (record text is never marked safe, and
+the Markdown fields go through the `markdown` filter). Nothing depends on the wall clock, so rendering the same
+database twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from trialfinder import wording
+from trialfinder.config import Config
+from trialfinder.history.events import EventFilter, EventRow, load_events
+from trialfinder.models import Study, StudyLocation, StudySearch, table_of
+from trialfinder.models import last_succeeded_run
+from trialfinder.templating import human_date
+
+CHANGES_SHOWN = 300  # newest events on changes.html
+DISCLAIMER = (
+    "trialfinder is not medical advice. Data come from ClinicalTrials.gov and may be out of date or incomplete: "
+    "always talk to your care team about any trial."
+)
+# Patient-facing recruitment groups (wording.RECRUITMENT_GROUPS) as short, URL-friendly filter values.
+GROUP_SLUGS = {
+    "Recruiting now": "recruiting",
+    "Starting soon": "soon",
+    "Running, not recruiting": "running",
+    "Finished": "finished",
+    "Stopped early / withdrawn": "stopped",
+    "Status not known": "unknown",
+}
+AGE_SLUGS = {"child": "child", "adult": "adult", "older adult": "older"}
+_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?[0-9 ()./-]{5,}")
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file offered on the index page, e.g. ("Studies (CSV)", "exports/studies.csv", "One row per study")."""
+
+    label: str
+    href: str  # relative to the site root
+    description: str = ""
+
+
+SITE_DOWNLOADS = (
+    Download("Studies (CSV)", "exports/studies.csv", "one row per study: status, phase, ages, dates, sponsor, summary"),
+    Download("Sites (CSV)", "exports/locations.csv",
+             "one row per study site: facility, city, country, status, contacts"),
+    Download("Changes (CSV)", "exports/events.csv", "one row per change we recorded, in plain words"),
+    Download("What the columns mean", "exports/data-dictionary.md",
+             "every column, its type and ClinicalTrials.gov field"),
+)  # the index page's download list: the files export.site_files writes
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """Everything the pages show, built once from one read of the database; `render.write_pages` only writes it."""
+
+    facts: dict[str, Any]  # what every page's header and footer show (site_facts)
+    studies: list[dict[str, Any]]  # every study, one page each
+    listed: list[dict[str, Any]]  # the studies still found by a search, on the index
+    removed: list[dict[str, Any]]  # the studies no longer found, listed apart
+    changes: list[dict[str, Any]]  # changes.html, by day
+    options: dict[str, list[tuple[str, str]]]  # the index filters' choices
+    downloads: tuple[Download, ...]  # files offered on the index page
+
+
+def build_site_view(config: Config, conn: Connection, downloads: Sequence[Download] = ()) -> SiteView:
+    """The whole site's view model from one connection (the change events are read once, for the timelines and
+    changes.html)."""
+    facts = site_facts(config, conn)
+    events = newest_events(conn)
+    studies = load_studies(config, conn, events)
+    listed = [s for s in studies if not s["removed"]]
+    removed = [s for s in studies if s["removed"]]
+    return SiteView(facts, studies, listed, removed, recent_changes(events), filter_options(config, listed),
+                    tuple(downloads))  # fmt: skip
+
+
+def site_facts(config: Config, conn: Connection) -> dict[str, Any]:
+    """The facts every page shows: site title, ClinicalTrials.gov data timestamp, our last sync, searches, feeds."""
+    run = last_succeeded_run(conn)
+    searches = [{"name": s.name, "label": s.label} for s in config.searches]
+    return {
+        "site_title": config.site.title,
+        "data_timestamp": _timestamp(run.data_timestamp) if run is not None and run.data_timestamp else "unknown",
+        "last_sync": human_date(run.finished_at) if run is not None and run.finished_at else "never",
+        "searches": searches,
+        "feeds": [{"href": "feed.xml", "title": f"{config.site.title}: all changes (Atom)"}]
+        + [{"href": f"feeds/{s.name}.xml", "title": f"Changes: {s.label} (Atom)"} for s in config.searches],
+        "disclaimer": DISCLAIMER,
+        "subscribe_url": subscribe_url(config),
+    }
+
+
+def subscribe_url(config: Config) -> str | None:
+    """The absolute address of the e-mail sign-up page (`trialfinder serve`'s /subscribe) when e-mail is set up."""
+    base = config.public_base()
+    if not config.email.smtp_host or base is None:
+        return None
+    return base + "subscribe"
+
+
+def load_studies(config: Config, conn: Connection, events: Sequence[EventRow]) -> list[dict[str, Any]]:
+    """Every study in the database as a display dict, most recently updated first (removed ones included,
+    flagged `removed`); `events` are every change event, newest first (`newest_events`), for the timelines."""
+    studies, locs, matches = table_of(Study), table_of(StudyLocation), table_of(StudySearch)
+    topics: dict[str, list[str]] = {}
+    order = {s.name: i for i, s in enumerate(config.searches)}
+    for nct_id, name in conn.execute(select(matches.c.nct_id, matches.c.search_name)):
+        topics.setdefault(nct_id, []).append(name)
+    sites: dict[str, list[Any]] = {}
+    for row in conn.execute(select(locs).order_by(locs.c.nct_id, locs.c.position)):
+        sites.setdefault(row.nct_id, []).append(row)
+    history: dict[str, list[EventRow]] = {}
+    for event in events:
+        history.setdefault(event.nct_id, []).append(event)
+    result = []
+    for row in conn.execute(select(studies)):
+        names = sorted(topics.get(row.nct_id, []), key=lambda n: (order.get(n, len(order)), n))
+        result.append(study_view(row, sites.get(row.nct_id, []), history.get(row.nct_id, []), names, config))
+    result.sort(key=lambda s: s["nct_id"])
+    result.sort(key=lambda s: s["updated"] or "", reverse=True)
+    return result
+
+
+def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topics: Sequence[str],
+               config: Config) -> dict[str, Any]:  # fmt: skip
+    """One study's display dict from its `studies` row, its `study_locations` rows and its events (newest first)."""
+    raw = _loads(row.raw_json)
+    protocol = raw.get("protocolSection") or {}
+    arms = _modules(protocol, "armsInterventionsModule").get("interventions") or []
+    descriptions = {(i.get("type"), i.get("name")): i.get("description") for i in arms if isinstance(i, dict)}
+    interventions = [
+        {"type": _words(item.get("type")), "name": item.get("name") or "Not named",
+         "other_names": item.get("other_names") or [],
+         "description": descriptions.get((item.get("type"), item.get("name")))}
+        for item in row.interventions or []
+    ]  # fmt: skip
+    group = wording.recruitment_group(row.overall_status)
+    ages = wording.age_groups(row.std_ages, row.min_age_years, row.max_age_years)
+    site_views = [_site(site) for site in sites]
+    countries = sorted({site.country for site in sites if site.country})
+    labels = {s.name: s.label for s in config.searches}
+    return {
+        "nct_id": row.nct_id,
+        "title": wording.display_title(row.brief_title, row.nct_id),
+        "official_title": row.official_title,
+        "acronym": row.acronym,
+        "href": f"study/{row.nct_id}.html",
+        "status": wording.status_words(row.overall_status),
+        "status_since": _status_since(events, row),
+        "group": group,
+        "group_slug": GROUP_SLUGS.get(group, "unknown"),
+        "why_stopped": row.why_stopped,
+        "study_type": row.study_type or "",
+        "study_type_words": wording.study_type_words(row.study_type),
+        "phases": list(row.phases or []),
+        "phase_words": wording.phase_words(row.phases),
+        "conditions": list(row.conditions or []),
+        "keywords": list(row.keywords or []),
+        "interventions": interventions,
+        "tested": _tested(row, interventions),
+        "ages": wording.ages_words(row.min_age, row.max_age),
+        "age_groups": ages,
+        "age_slugs": [AGE_SLUGS[a] for a in ages],
+        "sex": row.sex or "",
+        "sex_words": wording.sex_words(row.sex),
+        "healthy_volunteers": {True: "Yes", False: "No"}.get(row.healthy_volunteers, "Not given"),
+        "criteria": row.eligibility_criteria,
+        "summary": row.brief_summary,
+        "sponsor": row.sponsor or "Not given",
+        "enrollment": _enrollment(row.enrollment, row.enrollment_type),
+        "dates": _dates(row),
+        "updated": row.last_update_posted,
+        "updated_words": human_date(row.last_update_posted),
+        "start_sort": row.start_date_sort.isoformat() if row.start_date_sort else "",
+        "sites": site_views,
+        "site_groups": _by_country(site_views),
+        "countries": countries,
+        "where": _where(len(site_views), countries),
+        "geo": " ".join(f"{site.lat:.2f},{site.lon:.2f}" for site in sites
+                        if site.lat is not None and site.lon is not None),
+        "topics": list(topics),
+        "topic_labels": [labels.get(name, name) for name in topics],
+        "central_contacts": [_contact(c) for c in _modules(protocol, "contactsLocationsModule").get("centralContacts")
+                             or [] if isinstance(c, dict)],
+        "events": [{"date": human_date(e.detected_at.date()), "sentence": e.sentence} for e in events],
+        "url": wording.study_url(row.nct_id),
+        "history_url": wording.history_url(row.nct_id),
+        "removed": row.removed_at is not None,
+        "removed_reason": row.removed_reason,
+    }  # fmt: skip
+
+
+def newest_events(conn: Connection) -> list[EventRow]:
+    """Every change event, newest first: read once per render for the study timelines and changes.html."""
+    return load_events(conn, EventFilter(newest_first=True))
+
+
+def recent_changes(events: Sequence[EventRow], limit: int = CHANGES_SHOWN) -> list[dict[str, Any]]:
+    """The first `limit` of `events` (newest first), grouped by the day they were found: [{"date", "events":
+    [...]}], newest first."""
+    days: list[dict[str, Any]] = []
+    for event in events[:limit]:
+        day = f"{event.detected_at:%Y-%m-%d}"
+        if not days or days[-1]["day"] != day:
+            days.append({"day": day, "date": human_date(event.detected_at.date()), "events": []})
+        days[-1]["events"].append({
+            "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
+            "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
+            "status": wording.listing_status(event.overall_status, event.removed),
+        })  # fmt: skip
+    return days
+
+
+def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """The (value, label) choices of each list filter, from what the studies hold; the first choice is 'any'."""
+    listed = list(studies)
+    present_groups = {s["group_slug"] for s in listed}
+    phases = sorted({p for s in listed for p in s["phases"]}, key=_phase_order)
+    types = sorted({s["study_type"] for s in listed if s["study_type"]})
+    countries = sorted({c for s in listed for c in s["countries"]}, key=str.casefold)
+    groups = [(GROUP_SLUGS[g], g) for g in wording.RECRUITMENT_GROUPS if GROUP_SLUGS[g] in present_groups]
+    return {
+        "topic": [("", "All topics"), *((s.name, s.label) for s in config.searches)],
+        "status": [("", "Any status"), ("open", "Recruiting or starting soon"), *groups],
+        "phase": [("", "Any phase"), *((p, wording.phase_words(p)) for p in phases)],
+        "age": [("", "Any age"), ("child", "Children (under 18)"), ("adult", "Adults (18 to 64)"),
+                ("older", "Older adults (65 and over)")],
+        "sex": [("", "Any"), ("FEMALE", "Open to women and girls"), ("MALE", "Open to men and boys")],
+        "type": [("", "Any type"), *((t, wording.study_type_words(t)) for t in types)],
+        "country": [("", "Any country"), *((c, c) for c in countries)],
+        "sort": [("updated", "Recently updated"), ("start", "Start date (newest first)"),
+                 ("near", "Nearest to me")],
+    }  # fmt: skip
+
+
+def _phase_order(code: str) -> tuple[int, str]:
+    known = list(wording.PHASE_WORDS)
+    return (known.index(code) if code in known else len(known), code)
+
+
+def _status_since(events: Sequence[EventRow], row: Any) -> str:
+    """'since 18 November 2026' from the newest status change we recorded, else when the status was verified."""
+    for event in events:  # newest first
+        if event.kind == "status_changed":
+            return f"since {human_date(event.last_update_posted or event.detected_at)}"
+    if row.status_verified_date:
+        return f"status last confirmed {human_date(row.status_verified_date)}"
+    return ""
+
+
+def _tested(row: Any, interventions: Sequence[dict[str, Any]]) -> str:
+    names = list(dict.fromkeys(
+        i["name"] + (f" ({', '.join(i['other_names'])})" if i["other_names"] else "") for i in interventions))
+    if names:
+        return ", ".join(names)
+    return "No study treatment (observes patients)" if row.study_type == "OBSERVATIONAL" else "Not given"
+
+
+def _site(site: Any) -> dict[str, Any]:
+    place = ", ".join(part for part in (site.city, site.state, site.country) if part)
+    return {
+        "facility": site.facility or "Site not named",
+        "place": place or "Place not given",
+        "country": site.country or "",
+        "status": wording.status_words(site.status) if site.status else "",
+        "contacts": [_contact(c) for c in site.contacts or [] if isinstance(c, dict)],
+    }
+
+
+def _by_country(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sites grouped by country (alphabetical; sites without one last), each group in the record's order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for site in sites:
+        groups.setdefault(site["country"], []).append(site)
+    order = sorted(groups, key=lambda c: (c == "", c.casefold()))
+    return [{"country": c or "Country not given", "sites": groups[c]} for c in order]
+
+
+def _contact(contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact with link targets only for what looks like a phone number or e-mail address (record text)."""
+    email = str(contact.get("email") or "").strip()
+    phone = " ".join(str(contact.get("phone") or "").split())
+    ext = str(contact.get("phoneExt") or "").strip()
+    return {
+        "name": contact.get("name") or "",
+        "role": _words(contact.get("role")) if contact.get("role") not in (None, "CONTACT") else "",
+        "email": email,
+        "mailto": f"mailto:{email}" if _EMAIL.fullmatch(email) else "",
+        "phone": phone + (f" ext. {ext}" if ext else ""),
+        "tel": "tel:" + re.sub(r"[^0-9+]", "", phone) if _PHONE.fullmatch(phone) else "",
+    }
+
+
+def _enrollment(count: int | None, kind: str | None) -> str:
+    if count is None:
+        return "Not given"
+    words = f"{count} participant{'s' if count != 1 else ''}"
+    return words + {"ESTIMATED": " (planned)", "ACTUAL": " (enrolled)"}.get(kind or "", "")
+
+
+def _dates(row: Any) -> list[tuple[str, str]]:
+    def dated(value: str | None, kind: str | None) -> str:
+        return human_date(value) + (" (expected)" if kind == "ESTIMATED" and value else "")
+
+    items = [
+        ("Start", dated(row.start_date, row.start_date_type)),
+        ("Main results expected" if row.primary_completion_date_type == "ESTIMATED" else "Main data collected",
+         dated(row.primary_completion_date, row.primary_completion_date_type)),
+        ("Study ends" if row.completion_date_type == "ESTIMATED" else "Study ended",
+         dated(row.completion_date, row.completion_date_type)),
+        ("First posted", human_date(row.first_posted)),
+        ("Last updated on ClinicalTrials.gov", human_date(row.last_update_posted)),
+    ]  # fmt: skip
+    if row.results_first_posted:
+        items.append(("Results posted", human_date(row.results_first_posted)))
+    return items
+
+
+def _where(sites: int, countries: Sequence[str]) -> str:
+    if not sites:
+        return "No sites listed yet"
+    places = ", ".join(countries) if countries else "country not given"
+    return f"{sites} site{'s' if sites != 1 else ''}: {places}"
+
+
+def _words(code: Any) -> str:
+    text = str(code or "").replace("_", " ").strip()
+    return text.capitalize() if text else ""
+
+
+def _modules(protocol: dict[str, Any], name: str) -> dict[str, Any]:
+    module = protocol.get(name)
+    return module if isinstance(module, dict) else {}
+
+
+def _timestamp(value: str) -> str:
+    """The API's '2026-11-20T09:00:05' -> '20 November 2026, 09:00' (the API names no time zone); other text as is."""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2})?", value.strip())
+    return f"{human_date(match.group(1))}, {match.group(2)}" if match else value
+
+
+def _loads(text: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
