@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 CTGOV_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 CTGOV_HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
+CTGOV_RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
 
 STATUS_WORDS = {
     "RECRUITING": "Recruiting",
@@ -32,6 +33,7 @@ STATUS_WORDS = {
 RECRUITMENT_GROUPS = (
     "Recruiting now",
     "Starting soon",
+    "By invitation only",
     "Running, not recruiting",
     "Finished",
     "Stopped early / withdrawn",
@@ -41,7 +43,7 @@ _GROUP_OF_STATUS = {
     "RECRUITING": "Recruiting now",
     "AVAILABLE": "Recruiting now",
     "NOT_YET_RECRUITING": "Starting soon",
-    "ENROLLING_BY_INVITATION": "Running, not recruiting",
+    "ENROLLING_BY_INVITATION": "By invitation only",
     "ACTIVE_NOT_RECRUITING": "Running, not recruiting",
     "TEMPORARILY_NOT_AVAILABLE": "Running, not recruiting",
     "COMPLETED": "Finished",
@@ -153,6 +155,11 @@ def ages_words(min_age: str | None, max_age: str | None) -> str:
 def study_url(nct_id: str) -> str:
     """The official ClinicalTrials.gov page of a study."""
     return CTGOV_STUDY_URL.format(nct_id=nct_id)
+
+
+def results_url(nct_id: str) -> str:
+    """The posted results of a study on ClinicalTrials.gov."""
+    return CTGOV_RESULTS_URL.format(nct_id=nct_id)
 
 
 def history_url(nct_id: str) -> str:

@@ -7,7 +7,7 @@
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }
-  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "sort"];
+  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "aged", "aged_unit", "sort"];
   var countEl = document.getElementById("count");
   var noneEl = document.getElementById("none");
   var geoNote = document.getElementById("geo-note");
@@ -40,10 +40,18 @@
     FIELDS.forEach(function (name) { s[name] = form.elements[name].value.trim(); });
     return s;
   }
+  function ageOk(s, it) {  // "Age of the person" against the row's data-min-months / data-max-months ("" = none)
+    var n = parseFloat(s.aged), d = it.row.dataset;
+    if (!s.aged || !isFinite(n) || n < 0) { return true; }
+    var months = Math.floor(s.aged_unit === "m" ? n : n * 12);
+    if (d.minMonths && months < parseFloat(d.minMonths)) { return false; }
+    return !(d.maxMonths && months > parseFloat(d.maxMonths));
+  }
   function matches(s, it) {
+    if (!ageOk(s, it)) { return false; }
     if (s.topic && it.topic.indexOf(s.topic) < 0) { return false; }
     if (s.status === "open") {
-      if (it.status !== "recruiting" && it.status !== "soon") { return false; }
+      if (["recruiting", "invitation", "soon"].indexOf(it.status) < 0) { return false; }
     } else if (s.status && it.status !== s.status) { return false; }
     if (s.phase && it.phase.indexOf(s.phase) < 0) { return false; }
     if (s.age && it.age.indexOf(s.age) < 0) { return false; }

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from trialfinder import wording
 from tests.conftest import Project
 from tests.siteworld import XSS_ID, build_site_world, render_world
 from trialfinder.models import Study, table_of
@@ -89,8 +90,10 @@ def test_every_study_gets_a_page_and_current_ones_are_listed(project: Project, s
     links = index.attr("a", "href")
     assert "study/NCT03547830.html" in links  # removed by the scenario: still has a page, listed apart
     assert "No longer listed on ClinicalTrials.gov" in index.plain
-    removed = (site / "study" / "NCT03547830.html").read_text(encoding="utf-8")
-    assert "This study is no longer listed on ClinicalTrials.gov (no longer on ClinicalTrials.gov)" in removed
+    removed = Page((site / "study" / "NCT03547830.html").read_text(encoding="utf-8"))
+    assert "This study is no longer listed on ClinicalTrials.gov (no longer on ClinicalTrials.gov)" in removed.plain
+    assert wording.study_url("NCT03547830") not in removed.attr("a", "href")  # no button to a record that is gone
+    assert wording.history_url("NCT03547830") in removed.attr("a", "href")
     for rel in ("index.html", "changes.html", "study/NCT06056297.html"):
         text = Page((site / rel).read_text(encoding="utf-8")).plain
         assert "ClinicalTrials.gov data as of 20 November 2026, 09:00." in text
