@@ -39,7 +39,8 @@ def test_done_when_scenario_events_and_digest(project: Project) -> None:
     order = [text.index(SENTENCES[n]) for n in (NEW_STUDY, "NCT09990001", "NCT04154488", "NCT03547830")]
     assert order == sorted(order)
     assert "ClinicalTrials.gov data as of 2026-11-20T09:00:05" in text
-    assert "Searches: WHIM syndrome (whim), Mavorixafor (X4P-001) (mavorixafor), CXCR4 gene (cxcr4)." in text
+    assert ("Searches: WHIM syndrome (whim), Mavorixafor (X4P-001) (mavorixafor), CXCR4 gene (cxcr4), "
+            "WHIM in who can join (whim-eligibility).") in text
     assert "Now: No longer listed; record updated 6 June 2018." in text  # the removed study
 
 

@@ -42,9 +42,9 @@ def test_feeds_have_one_entry_per_event_with_the_digest_sentences(project: Proje
     run_scenario(project)
     result = project.cli("feeds")
     site = project.path / "site"
-    assert result.stderr == f"wrote 4 feeds to {site}\n"
+    assert result.stderr == f"wrote 5 feeds to {site}\n"
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.xml")) == [
-        "feed.xml", "feeds/cxcr4.xml", "feeds/mavorixafor.xml", "feeds/whim.xml"]
+        "feed.xml", "feeds/cxcr4.xml", "feeds/mavorixafor.xml", "feeds/whim-eligibility.xml", "feeds/whim.xml"]
     feed = parse(site / "feed.xml")
     events = all_events(project)
     assert len(feed.entries) == len(events) == 8 + 5  # the first sync's new studies, then the scenario

@@ -18,10 +18,10 @@ from sqlalchemy import Connection, select
 
 from trialfinder import wording
 from trialfinder.config import Config
-from trialfinder.site import sites as sites_mod
 from trialfinder.history.events import EventFilter, EventRow, load_events
-from trialfinder.models import Study, StudyLocation, StudySearch, table_of
-from trialfinder.models import last_succeeded_run
+from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
+from trialfinder.site import sites as sites_mod
+from trialfinder.site.relevance import study_relevance, tier_label
 from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
@@ -71,6 +71,7 @@ class SiteView:
     removed: list[dict[str, Any]]  # the studies no longer found, listed apart
     changes: list[dict[str, Any]]  # changes.html, by day
     options: dict[str, list[tuple[str, str]]]  # the index filters' choices
+    shown_tiers: int  # the list shows tiers 1..shown_tiers until "show all" is chosen
     downloads: tuple[Download, ...]  # files offered on the index page
 
 
@@ -80,10 +81,10 @@ def build_site_view(config: Config, conn: Connection, downloads: Sequence[Downlo
     facts = site_facts(config, conn)
     events = newest_events(conn)
     studies = load_studies(config, conn, events)
-    listed = [s for s in studies if not s["removed"]]
+    listed = sorted((s for s in studies if not s["removed"]), key=lambda s: s["tier"])  # WHIM first, stable
     removed = [s for s in studies if s["removed"]]
     return SiteView(facts, studies, listed, removed, recent_changes(events), filter_options(config, listed),
-                    tuple(downloads))  # fmt: skip
+                    config.relevance.shown_tiers, tuple(downloads))  # fmt: skip
 
 
 def site_facts(config: Config, conn: Connection) -> dict[str, Any]:
@@ -156,6 +157,8 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
     opened = sites_mod.open_sites(site_views)
     countries = sorted({site["country"] for site in opened if site["country"]})
     labels = {s.name: s.label for s in config.searches}
+    topic_labels = [labels.get(name, name) for name in topics]
+    tier = study_relevance(row, interventions, topic_labels, config.relevance)
     return {
         "nct_id": row.nct_id,
         "title": wording.display_title(row.brief_title, row.nct_id),
@@ -200,9 +203,13 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "where": sites_mod.where_words(site_views),
         "geo": " ".join(site["geo"] for site in opened if site["geo"]),
         "topics": list(topics),
-        "topic_labels": [labels.get(name, name) for name in topics],
-        "central_contacts": [sites_mod.contact_view(c) for c in _modules(protocol, "contactsLocationsModule").get("centralContacts")
-                             or [] if isinstance(c, dict)],
+        "topic_labels": topic_labels,
+        "tier": tier.tier,
+        "tier_label": tier.label,
+        "tier_reason": tier.reason,
+        "central_contacts": [sites_mod.contact_view(c) for c in
+                             _modules(protocol, "contactsLocationsModule").get("centralContacts") or []
+                             if isinstance(c, dict)],
         "events": [{"date": human_date(e.detected_at.date()), "sentence": e.sentence} for e in events],
         "url": wording.study_url(row.nct_id),
         "history_url": wording.history_url(row.nct_id),
@@ -249,7 +256,10 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
         "sex": [("", "Any"), ("FEMALE", "Open to women and girls"), ("MALE", "Open to men and boys")],
         "type": [("", "Any type"), *((t, wording.study_type_words(t)) for t in types)],
         "country": [("", "Any country"), *((c, c) for c in countries)],
-        "sort": [("updated", "Recently updated"), ("start", "Start date (newest first)"),
+        "scope": [("", "The most relevant (" + ", ".join(tier_label(t, config.relevance)
+                                                           for t in range(1, config.relevance.shown_tiers + 1)) + ")"),
+                  ("all", f"Everything, including {config.relevance.other_label}")],
+        "sort": [("updated", "Most relevant, then recently updated"), ("start", "Start date (newest first)"),
                  ("near", "Nearest to me")],
     }  # fmt: skip
 
