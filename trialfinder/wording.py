@@ -286,6 +286,18 @@ def field_identity(field_path: str | None) -> str | None:
     return None
 
 
+def baseline_words(count: int) -> str:
+    """The one line a first import gets instead of one "New study listed" per study."""
+    studies = f"{count} stud{'y' if count == 1 else 'ies'}"
+    return f"First import: {studies} already listed on ClinicalTrials.gov when we started following these searches"
+
+
+def baseline_study_words(status: str | None) -> str:
+    """A study page's line for a study that came with a first import (not a new study)."""
+    now = f" ({status_words(status).lower()})" if status else ""
+    return f"In our first import: already listed when we started following it{now}"
+
+
 def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None) -> str:
     """One plain-language sentence for a change event (see the encoding above); never raises."""
     if kind == "new_study":

@@ -8,6 +8,7 @@ database twice gives the same bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from trialfinder import wording
 from trialfinder.config import Config
-from trialfinder.history.events import EventFilter, EventRow, load_events
+from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.relevance import study_relevance, tier_label
@@ -224,18 +225,24 @@ def newest_events(conn: Connection) -> list[EventRow]:
 
 
 def recent_changes(events: Sequence[EventRow], limit: int = CHANGES_SHOWN) -> list[dict[str, Any]]:
-    """The first `limit` of `events` (newest first), grouped by the day they were found: [{"date", "events":
-    [...]}], newest first."""
+    """The first `limit` of `events` (newest first) that are news, and one line per first import (baseline),
+    grouped by the day they were found: [{"date", "events": [...]}], newest first."""
+    baselines, news = split_baseline(events)
+    items: list[tuple[dt.datetime, dict[str, Any]]] = [(b.detected_at, {
+        "baseline": True, "sentence": b.sentence, "group": wording.EVENT_GROUPS[0][0], "count": b.count,
+    }) for b in baselines]  # fmt: skip
+    items += [(event.detected_at, {
+        "baseline": False, "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
+        "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
+        "status": wording.listing_status(event.overall_status, event.removed),
+    }) for event in news[:limit]]  # fmt: skip
+    items.sort(key=lambda item: item[0], reverse=True)  # stable: a run's first import after its news
     days: list[dict[str, Any]] = []
-    for event in events[:limit]:
-        day = f"{event.detected_at:%Y-%m-%d}"
+    for when, item in items:
+        day = f"{when:%Y-%m-%d}"
         if not days or days[-1]["day"] != day:
-            days.append({"day": day, "date": human_date(event.detected_at.date()), "events": []})
-        days[-1]["events"].append({
-            "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
-            "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
-            "status": wording.listing_status(event.overall_status, event.removed),
-        })  # fmt: skip
+            days.append({"day": day, "date": human_date(when.date()), "events": []})
+        days[-1]["events"].append(item)
     return days
 
 
