@@ -22,7 +22,7 @@ from tests.conftest import Project
 
 PARIS_NO_GEO, WITHDRAWN_FR, TWELVE_UP = "NCT09991001", "NCT09991002", "NCT09991003"
 ELIGIBILITY_ONLY, IMAGING, STOPPED = "NCT09991004", "NCT09991005", "NCT09991006"
-PARENT_ANSWER = [PARIS_NO_GEO, ELIGIBILITY_ONLY]  # in the list's order (tier, then last update)
+PARENT_ANSWER = [ELIGIBILITY_ONLY, PARIS_NO_GEO]  # in the list's order (tier, then last update)
 PARIS = {"lat": 48.85, "lon": 2.35}
 
 
