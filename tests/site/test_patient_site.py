@@ -123,6 +123,21 @@ def test_study_page_details(world: tuple[Project, Path]) -> None:
     assert dates.count("expected") == 2  # "expected" once per date, never in the label too
 
 
+# How many line boxes each occurrence of a word in the page's text takes (more than 1: broken mid-word).
+WORD_LINES = """word => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT), found = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let at = node.data.indexOf(word); at >= 0; at = node.data.indexOf(word, at + 1)) {
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + word.length);
+      found.push(new Set(Array.from(range.getClientRects(), r => Math.round(r.top))).size);
+    }
+  }
+  return found;
+}"""
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -160,6 +175,11 @@ def test_the_parents_filters_give_exactly_the_right_studies(world: tuple[Project
             assert page.locator("#studies > li:visible").count() == 5  # the imaging study is one click away
             page.click("#show-other")
             assert page.locator("#studies > li:visible").count() == 6 and page.locator("#other").is_hidden()
+            page.set_viewport_size({"width": 320, "height": 700})
+            page.goto(url.replace("index.html", f"study/{STOPPED}.html"))
+            lines = page.evaluate(WORD_LINES, "ClinicalTrials.gov")
+            assert len(lines) > 3 and set(lines) == {1}, lines  # the name never breaks mid-word
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
             browser.close()
     finally:
         server.shutdown()

@@ -339,7 +339,7 @@ def _dates(row: Any, today: str) -> list[tuple[str, str]]:
          dated(row.primary_completion_date, row.primary_completion_date_type)),
         ("Study ended" if ended else "Study ends", dated(row.completion_date, row.completion_date_type)),
         ("First posted", human_date(row.first_posted)),
-        ("Last updated on ClinicalTrials.gov", human_date(row.last_update_posted)),
+        ("Record last updated", human_date(row.last_update_posted)),
     ]  # fmt: skip
     if row.results_first_posted:
         items.append(("Results posted", human_date(row.results_first_posted)))
