@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import Project, write_config
 from trialfinder.history.events import EventFilter, load_events, split_baseline
+from trialfinder.mail.mailer import digest_subject
 
 WHIM = '[[searches]]\nname = "whim"\nlabel = "WHIM"\n"query.cond" = "WHIM"\n'
 PLERIXAFOR = '[[searches]]\nname = "plerixafor"\nlabel = "Plerixafor"\n"query.intr" = "plerixafor"\n'
@@ -38,3 +39,8 @@ def test_first_imports_are_baselines_and_later_studies_are_news(project: Project
     assert [(b.run_id, b.count) for b in baselines] == [(1, len(first)), (2, 1)]
     assert baselines[0].sentence.startswith(f"First import: {len(first)} studies already listed")
     assert [e.nct_id for e in news if e.kind == "new_study"] == ["NCT09990001"]
+    with project.engine().connect() as conn:
+        second_run = [e for e in load_events(conn, EventFilter()) if e.run_id == 2]
+    now = second_run[0].detected_at
+    subject = digest_subject(project.config, second_run, now, now)
+    assert ": 1 new study, 1 study in a first import — " in subject
