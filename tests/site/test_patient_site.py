@@ -94,6 +94,7 @@ def test_relevance_tiers_with_their_reasons(world: tuple[Project, Path]) -> None
     assert "Related condition: Chronic Neutropenia" in index
     assert "Other CXCR4 research: found by the search CXCR4 gene" in index
     assert "1 more study (Other CXCR4 research) is not in this list. Show it too" in index
+    assert "RelevanceOther CXCR4 research: found by the search CXCR4 gene" in study_page(site, IMAGING).plain
 
 
 def test_the_first_import_is_said_once_and_the_real_change_is_news(world: tuple[Project, Path]) -> None:
