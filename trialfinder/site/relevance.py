@@ -11,8 +11,6 @@ from typing import Any
 
 from trialfinder.config_sections import RelevanceConfig
 
-TIERS = (1, 2, 3)
-
 
 @dataclass(frozen=True)
 class Relevance:
@@ -65,7 +63,3 @@ def study_relevance(row: Any, interventions: Sequence[dict[str, Any]], topic_lab
     found = f"the search {', '.join(topic_labels)}" if topic_labels else "our searches"
     return Relevance(3, config.other_label, f"{config.other_label}: found by {found}")
 
-
-def tier_label(tier: int, config: RelevanceConfig) -> str:
-    """The label of a tier number."""
-    return {1: config.whim_label, 2: config.related_label}.get(tier, config.other_label)

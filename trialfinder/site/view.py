@@ -22,7 +22,7 @@ from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
 from trialfinder.site import sites as sites_mod
-from trialfinder.site.relevance import study_relevance, tier_label
+from trialfinder.site.relevance import study_relevance
 from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
@@ -263,10 +263,8 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
         "sex": [("", "Any"), ("FEMALE", "Open to women and girls"), ("MALE", "Open to men and boys")],
         "type": [("", "Any type"), *((t, wording.study_type_words(t)) for t in types)],
         "country": [("", "Any country"), *((c, c) for c in countries)],
-        "scope": [("", "The most relevant (" + ", ".join(tier_label(t, config.relevance)
-                                                           for t in range(1, config.relevance.shown_tiers + 1)) + ")"),
-                  ("all", f"Everything, including {config.relevance.other_label}")],
-        "sort": [("updated", "Most relevant, then recently updated"), ("start", "Start date (newest first)"),
+        "scope": [("", "The most relevant"), ("all", f"All, also {config.relevance.other_label}")],
+        "sort": [("updated", "Relevance, then update"), ("start", "Start date (newest first)"),
                  ("near", "Nearest to me")],
     }  # fmt: skip
 
