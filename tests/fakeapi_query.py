@@ -48,6 +48,10 @@ _QUERY_FIELDS = {"query.cond": "cond", "query.intr": "intr", "query.titles": "ti
 _DATE_CLAUSE = re.compile(
     r"AREA\[\s*LastUpdatePostDate\s*\]\s*RANGE\[\s*([^,\]]*?)\s*,\s*([^\]]*?)\s*\]", re.IGNORECASE
 )
+# AREA[EligibilityCriteria]word, AREA[EligibilityCriteria]"a phrase" or AREA[EligibilityCriteria](a OR b): that
+# expression searched in the eligibility criteria only (the real API's search area of that name).
+_AREA_FIELDS = {"eligibilitycriteria": "elig"}
+_AREA_CLAUSE = re.compile(r'AREA\[\s*(\w+)\s*\]\s*(\([^()]*\)|"[^"]*"|[^\s()]+)', re.IGNORECASE)
 _DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _QUOTED = re.compile(r'("[^"]*")')
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
@@ -128,6 +132,7 @@ class StudyIndex:
     cond: str  # conditions + keywords + titles, lower case
     intr: str  # intervention names + otherNames, lower case
     titles: str  # briefTitle + officialTitle + acronym, lower case
+    elig: str  # eligibilityCriteria, lower case (AREA[EligibilityCriteria])
     aliases: tuple[str, ...]
 
 
@@ -158,6 +163,7 @@ def build_index(study: Mapping[str, Any], nct_id: str) -> StudyIndex:
         cond="\n".join(_strs(conds.get("conditions")) + _strs(conds.get("keywords")) + titles).lower(),
         intr="\n".join(intr).lower(),
         titles="\n".join(titles).lower(),
+        elig=str((ps.get("eligibilityModule") or {}).get("eligibilityCriteria") or "").lower(),
         aliases=tuple(aliases),
     )
 
@@ -190,8 +196,9 @@ class TextQuery:
 def parse_text(text: str) -> tuple[list[tuple[str, str]], TextQuery | None]:
     """Split an Essie-ish expression into LastUpdatePostDate ranges and the rest as a TextQuery.
 
-    Only ``AREA[LastUpdatePostDate]RANGE[lo,hi]`` is understood as an AREA expression; any other
-    ``AREA[...]`` text is searched literally (and so matches nothing). NOT is not supported.
+    Only ``AREA[LastUpdatePostDate]RANGE[lo,hi]`` is understood here (``AREA[EligibilityCriteria]...`` is taken
+    out before, by ``area_clauses``); any other ``AREA[...]`` text is searched literally (and so matches nothing).
+    NOT is not supported.
     """
     ranges: list[tuple[str, str]] = []
     for lo, hi in _DATE_CLAUSE.findall(text):
@@ -214,6 +221,23 @@ def parse_text(text: str) -> tuple[list[tuple[str, str]], TextQuery | None]:
     return ranges, (TextQuery(tuple(conjuncts)) if conjuncts else None)
 
 
+def area_clauses(text: str) -> tuple[list[tuple[str, TextQuery]], str]:
+    """The ``AREA[EligibilityCriteria]...`` clauses of an expression as (index field, query), ANDed with the rest,
+    and the text left without them. The clause must be ANDed with the rest (an OR across areas is not faked)."""
+    found: list[tuple[str, TextQuery]] = []
+
+    def take(match: re.Match[str]) -> str:
+        target = _AREA_FIELDS.get(match.group(1).lower())
+        if target is None:
+            return match.group(0)
+        _, tq = parse_text(match.group(2))
+        if tq is not None:
+            found.append((target, tq))
+        return " "
+
+    return found, _AREA_CLAUSE.sub(take, text)  # an AND left dangling splits off an empty conjunct, dropped
+
+
 def _split_list(raw: str) -> list[str]:
     return [p.strip() for p in re.split(r"[,|]", raw) if p.strip()]
 
@@ -225,7 +249,7 @@ class CompiledQuery:
     ids: frozenset[str] | None = None
     statuses: frozenset[str] | None = None
     ranges: list[tuple[str, str]] = field(default_factory=list)
-    fields: list[tuple[str, TextQuery]] = field(default_factory=list)  # cond/intr/titles
+    fields: list[tuple[str, TextQuery]] = field(default_factory=list)  # cond/intr/titles/elig
     whole_text: list[TextQuery] = field(default_factory=list)
 
     def matches(self, idx: StudyIndex, body: bytes) -> bool:
@@ -269,6 +293,8 @@ def compile_query(params: Mapping[str, str]) -> CompiledQuery:
     for name, value in params.items():
         if not (name.startswith("query.") or name in ("filter.advanced", "postFilter.advanced")):
             continue
+        areas, value = area_clauses(value)
+        cq.fields.extend(areas)
         ranges, tq = parse_text(value)
         cq.ranges.extend(ranges)
         if tq is None:

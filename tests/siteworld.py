@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 
 from tests.conftest import Project
-from tests.scenario import run_scenario
+from tests.scenario import change_world
 from trialfinder.models import ChangeEvent, Study, StudyVersion, SyncRun, table_of
 from trialfinder.site.render import RenderResult, render_site
 from trialfinder.site.view import Download
@@ -45,9 +45,12 @@ def hostile_study(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_site_world(project: Project) -> None:
-    """Put the hostile study in the fake API's world, run the scenario (sync, changes, full sync), pin the clock."""
+    """Run the scenario (first import, changes, full sync) with the hostile study new in the second sync (so it is
+    news on changes.html, not part of the first import), then pin the clock."""
+    project.cli("sync")
     project.api.put(hostile_study(project.api.get("NCT00967785")))
-    run_scenario(project)
+    change_world(project)
+    project.cli("sync", "--full")
     runs, events = table_of(SyncRun), table_of(ChangeEvent)
     with project.engine().begin() as conn:
         for run_id, (started, finished) in RUN_TIMES.items():

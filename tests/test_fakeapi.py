@@ -345,3 +345,16 @@ def test_make_study_is_deterministic_and_real_sized() -> None:
 def last_update_of(study: dict[str, Any]) -> str:
     date: str = study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
     return date
+
+
+def test_eligibility_criteria_area(fake: FakeCtGov, http: requests.Session) -> None:
+    def only_in_criteria(record: dict[str, Any]) -> None:
+        record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = "* Confirmed myelokathexis"
+
+    fake.update("NCT03547830", only_in_criteria)
+    area = "AREA[EligibilityCriteria](WHIM OR Myelokathexis)"
+    found = search_ids(http, fake, **{"query.term": area})
+    assert found == ["NCT00967785", "NCT03005327", "NCT03547830", "NCT03995108", "NCT04154488", "NCT09990002"]
+    assert "NCT06056297" not in found  # WHIM nowhere in its criteria (only "WHIM" elsewhere would not do)
+    assert search_ids(http, fake, **{"query.term": f"{area} AND Zurich"}) == ["NCT03547830"]
+    assert search_ids(http, fake, **{"query.term": "AREA[EligibilityCriteria]nothing-like-this"}) == []

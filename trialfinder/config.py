@@ -25,6 +25,7 @@ from trialfinder.config_sections import (
     ConfigError,
     DatabaseConfig,
     EmailConfig,
+    RelevanceConfig,
     ScheduleConfig,
     SearchConfig,
     SiteConfig,
@@ -41,6 +42,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     base_dir: Path = field(default_factory=Path.cwd)
@@ -70,6 +72,7 @@ class Config:
 
 # Sections made of plain keys. Later features add theirs here; `Config` gets a field of the same name.
 SECTIONS: dict[str, type] = {"api": ApiConfig, "database": DatabaseConfig, "sync": SyncConfig, "site": SiteConfig,
+                             "relevance": RelevanceConfig,
                              "schedule": ScheduleConfig, "email": EmailConfig}
 
 ENV_OVERRIDES = {

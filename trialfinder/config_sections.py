@@ -109,6 +109,35 @@ class ScheduleConfig:
                 raise BadValue(key, f"'schedule.{key}' is not a valid cron expression {expression!r}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class RelevanceConfig:
+    """[relevance]: how each study's relevance tier is found from its own record (whole words, any letter case).
+
+    Tier 1 (`whim_label`): a WHIM term in its conditions, keywords, titles or eligibility criteria, or a WHIM drug
+    among its treatments or titles. Tier 2 (`related_label`): a related term in its conditions, keywords or titles.
+    Tier 3 (`other_label`): everything else the searches found. The list shows tiers up to `shown_tiers` first.
+    """
+
+    whim_label: str = "WHIM syndrome study"
+    whim_terms: tuple[str, ...] = ("WHIM", "WHIMS", "myelokathexis", "warts, hypogammaglobulinemia, infections")
+    whim_drugs: tuple[str, ...] = ("mavorixafor", "X4P-001", "Xolremdi", "AMD11070")
+    related_label: str = "Related condition"
+    related_terms: tuple[str, ...] = ("chronic neutropenia", "congenital neutropenia", "idiopathic neutropenia",
+                                      "cyclic neutropenia", "autoimmune neutropenia", "hypogammaglobulinemia")
+    other_label: str = "Other CXCR4 research"
+    shown_tiers: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shown_tiers <= 3:
+            raise BadValue("shown_tiers", f"'relevance.shown_tiers' must be 1, 2 or 3, not {self.shown_tiers}")
+        for key in ("whim_terms", "whim_drugs", "related_terms"):
+            if any(not term.strip() for term in getattr(self, key)):
+                raise BadValue(key, f"'relevance.{key}' must not hold an empty term")
+        for key in ("whim_label", "related_label", "other_label"):
+            if not getattr(self, key).strip():
+                raise BadValue(key, f"'relevance.{key}' must not be empty")
+
+
 EMAIL_SECURITY = ("starttls", "ssl", "none")
 
 
@@ -176,4 +205,6 @@ DEFAULT_SEARCHES = (
         params={"query.intr": "mavorixafor OR X4P-001 OR Xolremdi OR AMD11070"},
     ),
     SearchConfig(name="cxcr4", label="CXCR4 gene", params={"query.term": "CXCR4"}),
+    SearchConfig(name="whim-eligibility", label="WHIM in who can join",
+                 params={"query.term": "AREA[EligibilityCriteria](WHIM OR WHIMS OR Myelokathexis)"}),
 )

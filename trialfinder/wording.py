@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 CTGOV_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 CTGOV_HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
+CTGOV_RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
 
 STATUS_WORDS = {
     "RECRUITING": "Recruiting",
@@ -32,6 +33,7 @@ STATUS_WORDS = {
 RECRUITMENT_GROUPS = (
     "Recruiting now",
     "Starting soon",
+    "By invitation only",
     "Running, not recruiting",
     "Finished",
     "Stopped early / withdrawn",
@@ -41,7 +43,7 @@ _GROUP_OF_STATUS = {
     "RECRUITING": "Recruiting now",
     "AVAILABLE": "Recruiting now",
     "NOT_YET_RECRUITING": "Starting soon",
-    "ENROLLING_BY_INVITATION": "Running, not recruiting",
+    "ENROLLING_BY_INVITATION": "By invitation only",
     "ACTIVE_NOT_RECRUITING": "Running, not recruiting",
     "TEMPORARILY_NOT_AVAILABLE": "Running, not recruiting",
     "COMPLETED": "Finished",
@@ -153,6 +155,11 @@ def ages_words(min_age: str | None, max_age: str | None) -> str:
 def study_url(nct_id: str) -> str:
     """The official ClinicalTrials.gov page of a study."""
     return CTGOV_STUDY_URL.format(nct_id=nct_id)
+
+
+def results_url(nct_id: str) -> str:
+    """The posted results of a study on ClinicalTrials.gov."""
+    return CTGOV_RESULTS_URL.format(nct_id=nct_id)
 
 
 def history_url(nct_id: str) -> str:
@@ -277,6 +284,18 @@ def field_identity(field_path: str | None) -> str | None:
         if "[" in part and part.endswith("]"):
             return part.split("[", 1)[1][:-1]
     return None
+
+
+def baseline_words(count: int) -> str:
+    """The one line a first import gets instead of one "New study listed" per study."""
+    studies = f"{count} stud{'y' if count == 1 else 'ies'}"
+    return f"First import: {studies} already listed on ClinicalTrials.gov when we started following these searches"
+
+
+def baseline_study_words(status: str | None) -> str:
+    """A study page's line for a study that came with a first import (not a new study)."""
+    now = f" ({status_words(status).lower()})" if status else ""
+    return f"In our first import: already listed when we started following it{now}"
 
 
 def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None) -> str:

@@ -7,7 +7,7 @@
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }
-  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "sort"];
+  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "aged", "aged_unit", "scope", "sort"];
   var countEl = document.getElementById("count");
   var noneEl = document.getElementById("none");
   var geoNote = document.getElementById("geo-note");
@@ -40,10 +40,29 @@
     FIELDS.forEach(function (name) { s[name] = form.elements[name].value.trim(); });
     return s;
   }
+  function ageOk(s, it) {  // "Age of the person" against the row's data-min-months / data-max-months ("" = none)
+    var n = parseFloat(s.aged), d = it.row.dataset;
+    if (!s.aged || !isFinite(n) || n < 0) { return true; }
+    var months = Math.floor(s.aged_unit === "m" ? n : n * 12);
+    if (d.minMonths && months < parseFloat(d.minMonths)) { return false; }
+    return !(d.maxMonths && months > parseFloat(d.maxMonths));
+  }
+  var otherEl = document.getElementById("other");
+  var shownTiers = parseInt(list.getAttribute("data-shown-tiers"), 10) || 0;
+  function tierOk(s, it) {  // until "scope" is "all", only tiers 1..data-shown-tiers (on the list) are shown
+    return !shownTiers || s.scope === "all" || !(parseInt(it.row.dataset.tier, 10) > shownTiers);
+  }
+  if (otherEl) {
+    document.getElementById("show-other").addEventListener("click", function () {
+      form.elements.scope.value = "all";
+      apply();
+    });
+  }
   function matches(s, it) {
+    if (!ageOk(s, it) || !tierOk(s, it)) { return false; }
     if (s.topic && it.topic.indexOf(s.topic) < 0) { return false; }
     if (s.status === "open") {
-      if (it.status !== "recruiting" && it.status !== "soon") { return false; }
+      if (["recruiting", "invitation", "soon"].indexOf(it.status) < 0) { return false; }
     } else if (s.status && it.status !== s.status) { return false; }
     if (s.phase && it.phase.indexOf(s.phase) < 0) { return false; }
     if (s.age && it.age.indexOf(s.age) < 0) { return false; }
@@ -112,6 +131,7 @@
     });
     countEl.textContent = shown + " of " + items.length + (items.length === 1 ? " study" : " studies");
     noneEl.hidden = shown > 0;
+    if (otherEl) { otherEl.hidden = s.scope === "all"; }
     writeUrl(s);
   }
   function locate() {

@@ -325,7 +325,7 @@ def test_output_file_gets_a_provenance_sidecar(project: Project, clock: Clock) -
     meta = json.loads((target.parent / "whim.csv.meta.json").read_text(encoding="utf-8"))
     assert meta["rows"] == 4 and meta["table"] == "studies" and meta["format"] == "csv" and meta["file"] == "whim.csv"
     assert meta["filters"]["searches"] == ["whim"] and meta["filters"]["statuses"] == ["COMPLETED", "WITHDRAWN"]
-    assert [s["name"] for s in meta["searches"]] == ["whim", "mavorixafor", "cxcr4"]
+    assert [s["name"] for s in meta["searches"]] == ["whim", "mavorixafor", "cxcr4", "whim-eligibility"]
     assert meta["searches"][0]["params"]["query.cond"].startswith("WHIM syndrome OR")
     assert meta["clinicaltrials_gov"]["data_timestamp"] == DATA_TIMESTAMP
     assert meta["clinicaltrials_gov"]["last_sync_finished_at"] == "2026-11-20T09:00:05Z"
@@ -339,8 +339,9 @@ def test_stdout_mode_writes_provenance_to_stderr_only(project: Project, clock: C
     before = sorted(p.name for p in project.path.iterdir())
     result = project.cli("export", "--table", "events", "--format", "jsonl")
     assert result.stderr == (
-        "exported 8 rows of events (jsonl); searches: whim, mavorixafor, cxcr4; ClinicalTrials.gov data as of "
-        f"{DATA_TIMESTAMP}; last sync 2026-11-20T09:00:05Z; exported at 2026-11-28T12:00:00Z\n"
+        "exported 8 rows of events (jsonl); searches: whim, mavorixafor, cxcr4, whim-eligibility; "
+        f"ClinicalTrials.gov data as of {DATA_TIMESTAMP}; last sync 2026-11-20T09:00:05Z; "
+        "exported at 2026-11-28T12:00:00Z\n"
     )
     assert all(line.startswith("{") for line in result.stdout.splitlines())
     assert sorted(p.name for p in project.path.iterdir()) == before

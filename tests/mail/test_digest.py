@@ -39,7 +39,8 @@ def test_done_when_scenario_events_and_digest(project: Project) -> None:
     order = [text.index(SENTENCES[n]) for n in (NEW_STUDY, "NCT09990001", "NCT04154488", "NCT03547830")]
     assert order == sorted(order)
     assert "ClinicalTrials.gov data as of 2026-11-20T09:00:05" in text
-    assert "Searches: WHIM syndrome (whim), Mavorixafor (X4P-001) (mavorixafor), CXCR4 gene (cxcr4)." in text
+    assert ("Searches: WHIM syndrome (whim), Mavorixafor (X4P-001) (mavorixafor), CXCR4 gene (cxcr4), "
+            "WHIM in who can join (whim-eligibility).") in text
     assert "Now: No longer listed; record updated 6 June 2018." in text  # the removed study
 
 
@@ -98,7 +99,9 @@ def test_filters_by_search_status_and_country(project: Project) -> None:
 
 def test_since_forms(project: Project) -> None:
     run_scenario(project)
-    assert "5 changes" not in project.cli("digest").stdout  # 7 days: the first sync's new studies too
+    week = project.cli("digest").stdout  # 7 days: the first sync's import too, said once
+    assert "First import: 8 studies already listed" in week and "5 changes in 5 studies." in week
+    assert week.count("New study listed") == 1  # only the study that appeared after the first import
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
     assert "No changes between" in project.cli("digest", "--since", tomorrow).stdout
     assert "No changes between" not in project.cli("digest", "--since", "1d").stdout
@@ -111,7 +114,8 @@ def test_since_forms(project: Project) -> None:
                                    "last-run"),
         (["--since", "2026-02-30"], "--since '2026-02-30' is not valid"),
         (["--format", "pdf"], "unknown --format 'pdf'; choose from: text, markdown, html"),
-        (["--search", "nope"], "unknown search 'nope'; choose from: whim, mavorixafor, cxcr4"),
+        (["--search", "nope"], "unknown search 'nope'; choose from: whim, mavorixafor, cxcr4, "
+                                "whim-eligibility"),
         (["--status", "open"], "unknown --status 'OPEN'; choose from: RECRUITING, NOT_YET_RECRUITING,"),
         (["--country", "Narnia"], "unknown --country 'Narnia'; countries with sites: "),
     ],

@@ -42,14 +42,18 @@ def test_feeds_have_one_entry_per_event_with_the_digest_sentences(project: Proje
     run_scenario(project)
     result = project.cli("feeds")
     site = project.path / "site"
-    assert result.stderr == f"wrote 4 feeds to {site}\n"
+    assert result.stderr == f"wrote 5 feeds to {site}\n"
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.xml")) == [
-        "feed.xml", "feeds/cxcr4.xml", "feeds/mavorixafor.xml", "feeds/whim.xml"]
+        "feed.xml", "feeds/cxcr4.xml", "feeds/mavorixafor.xml", "feeds/whim-eligibility.xml", "feeds/whim.xml"]
     feed = parse(site / "feed.xml")
-    events = all_events(project)
-    assert len(feed.entries) == len(events) == 8 + 5  # the first sync's new studies, then the scenario
-    assert [e.link for e in feed.entries] == [f"https://clinicaltrials.gov/study/{e.nct_id}" for e in events]
-    assert len({e.id for e in feed.entries}) == len(events)
+    events = [e for e in all_events(project) if e.run_id > 1]  # the first sync is the first import: one entry
+    assert len(all_events(project)) == 8 + 5 and len(feed.entries) == len(events) + 1 == 5 + 1
+    assert [e.link for e in feed.entries[:-1]] == [f"https://clinicaltrials.gov/study/{e.nct_id}" for e in events]
+    baseline = feed.entries[-1]
+    assert baseline.title == baseline.summary == (
+        "First import: 8 studies already listed on ClinicalTrials.gov when we started following these searches")
+    assert baseline.link == "https://clinicaltrials.gov/" and baseline.id.startswith(f"{FEED_ID_PREFIX}baseline:")
+    assert len({e.id for e in feed.entries}) == len(events) + 1
     assert all(e.id.startswith(FEED_ID_PREFIX) for e in feed.entries)
     latest = {e.summary: e for e in feed.entries[:5]}
     assert set(latest) == set(SENTENCES.values())
@@ -86,7 +90,7 @@ def test_a_study_removed_twice_gets_two_entries(project: Project) -> None:
         project.cli("sync", "--full")
     paths = write_feeds(project.config, project.engine(), project.path / "out")
     ids = [e.id for e in parse(paths[0]).entries if "NCT03547830" in e.id]
-    assert len(ids) == len(set(ids)) == 5  # new, removed, listed again, removed, listed again
+    assert len(ids) == len(set(ids)) == 4  # removed, listed again, removed, listed again (new: the first import)
     assert sum(i.endswith(":2") for i in ids) == 2
 
 
@@ -97,14 +101,18 @@ def test_search_feeds_hold_only_their_studies(project: Project) -> None:
     matches = table_of(StudySearch)
     with project.engine().connect() as conn:
         found = {(r.search_name, r.nct_id) for r in conn.execute(select(matches))}
-    events = all_events(project)
+    events = [e for e in all_events(project) if e.run_id > 1]  # the first import is one entry per feed, last
     for search in ("whim", "mavorixafor", "cxcr4"):
         feed = parse(out / "feeds" / f"{search}.xml")
         mine = [e for e in events if (search, e.nct_id) in found]
-        assert [e.link.rsplit("/", 1)[1] for e in feed.entries] == [e.nct_id for e in mine]
+        assert [e.link.rsplit("/", 1)[1] for e in feed.entries[:-1]] == [e.nct_id for e in mine]
+        imported = sum(1 for name, _ in found if name == search) - sum(1 for e in mine if e.kind == "new_study")
+        assert feed.entries[-1].title.startswith(f"First import: {imported} stud")
         assert feed.feed.id == f"{FEED_ID_PREFIX}feed:{search}"
     everything = {e.id for e in parse(out / "feed.xml").entries}
-    assert {e.id for e in parse(out / "feeds" / "whim.xml").entries} < everything
+    whim = {e.id for e in parse(out / "feeds" / "whim.xml").entries}
+    news = {i for i in whim if ":baseline:" not in i}  # a search's first import holds its own studies: its own id
+    assert news < everything and len(whim - news) == 1 and not (whim - news) & everything
 
 
 def test_links_use_the_public_url_and_record_text_is_escaped(project: Project) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import Project
 from tests.siteworld import XSS_ID, build_site_world, render_world
+from trialfinder import wording
 from trialfinder.models import Study, table_of
 from trialfinder.site import render as render_module
 from trialfinder.site.view import Download
@@ -89,13 +90,15 @@ def test_every_study_gets_a_page_and_current_ones_are_listed(project: Project, s
     links = index.attr("a", "href")
     assert "study/NCT03547830.html" in links  # removed by the scenario: still has a page, listed apart
     assert "No longer listed on ClinicalTrials.gov" in index.plain
-    removed = (site / "study" / "NCT03547830.html").read_text(encoding="utf-8")
-    assert "This study is no longer listed on ClinicalTrials.gov (no longer on ClinicalTrials.gov)" in removed
+    removed = Page((site / "study" / "NCT03547830.html").read_text(encoding="utf-8"))
+    assert "This study is no longer listed on ClinicalTrials.gov (no longer on ClinicalTrials.gov)" in removed.plain
+    assert wording.study_url("NCT03547830") not in removed.attr("a", "href")  # no button to a record that is gone
+    assert wording.history_url("NCT03547830") in removed.attr("a", "href")
     for rel in ("index.html", "changes.html", "study/NCT06056297.html"):
         text = Page((site / rel).read_text(encoding="utf-8")).plain
         assert "ClinicalTrials.gov data as of 20 November 2026, 09:00." in text
         assert "Our last update: 20 Nov 2026 09:01 UTC" in text
-        assert "Searches used: WHIM syndrome, Mavorixafor (X4P-001), CXCR4 gene." in text
+        assert "Searches used: WHIM syndrome, Mavorixafor (X4P-001), CXCR4 gene, WHIM in who can join." in text
 
 
 def test_row_data_and_study_page_facts(site: Path) -> None:
@@ -143,7 +146,8 @@ def test_pages_load_nothing_from_elsewhere(site: Path) -> None:
     assert "fetch(" not in (site / "static" / "site.js").read_text(encoding="utf-8")
     links = Page((site / "index.html").read_text(encoding="utf-8"))
     feeds = [str(a["href"]) for t, a in links.tags if t == "link" and a.get("rel") == "alternate"]
-    assert feeds == ["feed.xml", "feeds/whim.xml", "feeds/mavorixafor.xml", "feeds/cxcr4.xml"]
+    assert feeds == ["feed.xml", "feeds/whim.xml", "feeds/mavorixafor.xml", "feeds/cxcr4.xml",
+                     "feeds/whim-eligibility.xml"]
     assert all((site / href).is_file() for href in feeds)
     study = Page((site / "study" / "NCT06056297.html").read_text(encoding="utf-8"))
     assert "../static/site.css" in study.attr("link", "href") and "../index.html" in study.attr("a", "href")
@@ -192,7 +196,7 @@ def test_downloads_section_only_when_there_are_downloads(project: Project, site:
 def test_render_command_and_its_one_line_errors(project: Project) -> None:
     project.cli("sync")
     result = project.cli("render")
-    assert result.stderr.startswith("rendered 8 studies: 10 pages, 16 files in ")
+    assert result.stderr.startswith("rendered 8 studies: 10 pages, 17 files in ")
     assert (project.path / "site" / "index.html").is_file()
     other = project.path / "elsewhere"
     project.cli("render", "-o", str(other))

@@ -43,7 +43,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("browser-world")
     with FakeCtGov(load_fixture_studies()) as api:
-        project = Project(folder, api, write_config(folder, api.base_url))
+        # every tier in the default list: these tests are about the filters (tiers: tests/site/test_patient_site.py)
+        project = Project(folder, api, write_config(folder, api.base_url, extra="[relevance]\nshown_tiers = 3\n"))
         build_site_world(project)
         render_world(project, folder / "site")
     return folder / "site"

@@ -112,10 +112,13 @@ class EventRow:
     acronym: str | None
     overall_status: str | None
     removed: bool  # the study is no longer listed
+    baseline: bool = False  # a new_study of a search's first import (see `baseline_flags`): not news
 
     @property
     def sentence(self) -> str:
-        """The plain-language sentence (wording.describe_event)."""
+        """The plain-language sentence (wording.describe_event); a baseline study says it was already listed."""
+        if self.baseline:
+            return wording.baseline_study_words(self.new)
         return wording.describe_event(self.kind, self.field_path, self.old, self.new)
 
     @property
@@ -154,6 +157,8 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
     query = query.order_by(e.c.id.desc() if flt.newest_first else e.c.id)
     if flt.limit is not None:
         query = query.limit(flt.limit)
+    rows = conn.execute(query).all()
+    baseline = baseline_flags(conn, [(row.nct_id, row.run_id) for row in rows if row.kind == "new_study"])
     return [
         EventRow(
             id=row.id, run_id=row.run_id, nct_id=row.nct_id, kind=row.kind, field_path=row.field_path,
@@ -161,9 +166,60 @@ def load_events(conn: Connection, flt: EventFilter) -> list[EventRow]:
             last_update_posted=row.last_update_posted, version_hash=row.content_hash, ordinal=row.ordinal,
             brief_title=row.brief_title, acronym=row.acronym, overall_status=row.overall_status,
             removed=row.removed_at is not None,
+            baseline=row.kind == "new_study" and (row.nct_id, row.run_id) in baseline,
         )
-        for row in conn.execute(query)
+        for row in rows
     ]  # fmt: skip
+
+
+def baseline_flags(conn: Connection, appearances: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which (NCT id, run) appearances of new studies belong to a baseline: the first import of a search (the
+    run in which that search first found anything). An appearance is news instead when any search that found the
+    study in that run had been imported before (a newly registered or newly matching study)."""
+    if not appearances:
+        return set()
+    first_run = dict(conn.execute(select(matches.c.search_name, func.min(matches.c.first_seen_run))
+                                  .group_by(matches.c.search_name)).tuples().all())  # fmt: skip
+    found: dict[tuple[str, int], list[bool]] = {}
+    ids = sorted({nct_id for nct_id, _ in appearances})
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        query = select(matches.c.nct_id, matches.c.search_name, matches.c.first_seen_run).where(
+            matches.c.nct_id.in_(ids[start:start + 500]))
+        for nct_id, name, run in conn.execute(query):
+            found.setdefault((nct_id, run), []).append(first_run.get(name) == run)
+    return {key for key in appearances if found.get(key) and all(found[key])}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The new studies of one run's first import(s), shown once ("First import: 14 studies"), not one by one."""
+
+    run_id: int
+    detected_at: dt.datetime
+    events: tuple[EventRow, ...]
+
+    @property
+    def count(self) -> int:
+        """How many studies the import brought."""
+        return len({event.nct_id for event in self.events})
+
+    @property
+    def sentence(self) -> str:
+        """'First import: 14 studies (...)'."""
+        return wording.baseline_words(self.count)
+
+
+def split_baseline(events: Sequence[EventRow]) -> tuple[list[Baseline], list[EventRow]]:
+    """The baseline events of `events` gathered per run (in the order they first come), and the other events."""
+    runs: dict[int, list[EventRow]] = {}
+    news = []
+    for event in events:
+        if event.baseline:
+            runs.setdefault(event.run_id, []).append(event)
+        else:
+            news.append(event)
+    groups = [Baseline(run_id, rows[0].detected_at, tuple(rows)) for run_id, rows in runs.items()]
+    return groups, news
 
 
 def study_conditions(

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
-from trialfinder.history.events import EventRow
+from trialfinder.history.events import EventRow, split_baseline
 from trialfinder.models import last_succeeded_run
 from trialfinder.templating import human_date, make_environment
 
@@ -65,9 +65,11 @@ def digest_context(
     """A plain dict (text, lists, dicts) that every digest template renders: header, groups, studies, events.
 
     `searches` are the searches covered (default: all configured); `filters` describe any other filter in words.
+    The new studies of a first import (baseline) are one line in `baseline`, not events in `groups`.
     """
     run = last_succeeded_run(conn)
     window_start, window_end = human_date(start), human_date(end)
+    baselines, events = split_baseline(events)  # a first import is said once, not one "new study" per study
     order = {kind: index for index, kind in enumerate(wording.EVENT_KINDS)}
     groups = []
     for title, kinds in wording.EVENT_GROUPS:
@@ -93,6 +95,8 @@ def digest_context(
         "total_events": len(known),
         "total_studies": len({e.nct_id for e in known}),
         "groups": groups,
+        "baseline": [{"sentence": b.sentence, "count": b.count, "detected": human_date(b.detected_at)}
+                     for b in baselines],
         "empty_message": f"No changes between {window_start} and {window_end}.",
         "disclaimer": DISCLAIMER,
     }

@@ -41,6 +41,7 @@ _SUBJECT_KINDS = (
     ("status_changed", "status change", "status changes"),
     ("removed", "no longer listed", "no longer listed"),
     ("site_added", "new site", "new sites"),
+    ("first_import", "study in a first import", "studies in a first import"),  # baseline: not "new studies"
     ("other", "other change", "other changes"),
 )
 
@@ -102,6 +103,8 @@ def date_range(start: dt.datetime, end: dt.datetime) -> str:
 
 
 def _subject_kind(event: EventRow) -> str:
+    if event.baseline:
+        return "first_import"
     if event.kind == "status_changed" and event.new == "RECRUITING":
         return "now_recruiting"
     known = {key for key, _, _ in _SUBJECT_KINDS}

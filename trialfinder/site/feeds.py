@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
 from trialfinder.db import connection_of
-from trialfinder.history.events import EventFilter, EventRow, load_events
+from trialfinder.history.events import Baseline, EventFilter, EventRow, load_events, split_baseline
 from trialfinder.models import last_succeeded_run
 from trialfinder.outfile import write_text_atomic
 from trialfinder.templating import human_date, make_environment
@@ -43,15 +43,16 @@ def entry_id(event: EventRow) -> str:
 def feed_context(config: Config, conn: Connection, search: SearchConfig | None = None) -> dict[str, Any]:
     """The plain dict templates/feed.xml renders: the feed of one search, or of all when `search` is None."""
     flt = EventFilter(searches=(search.name,) if search else (), limit=MAX_FEED_ENTRIES, newest_first=True)
-    events = load_events(conn, flt)
-    entries = [_entry(event) for event in events]
+    public = config.site.public_url
+    base = public if public.endswith("/") or not public else public + "/"
+    baselines, events = split_baseline(load_events(conn, flt))  # a first import is one entry, not one per study
+    entries = [_entry(event) for event in events] + [_baseline_entry(b, base) for b in baselines]
+    entries.sort(key=lambda entry: entry["updated"], reverse=True)
     if entries:
         updated = max(entry["updated"] for entry in entries)
     else:
         run = last_succeeded_run(conn)
         updated = _iso(run.finished_at) if run is not None and run.finished_at else EPOCH
-    public = config.site.public_url
-    base = public if public.endswith("/") or not public else public + "/"
     path = f"feeds/{search.name}.xml" if search else "feed.xml"
     what = search.label if search else "all searches"
     return {
@@ -83,6 +84,28 @@ def _entry(event: EventRow) -> dict[str, Any]:
         "nct_id": event.nct_id,
         "study_title": _clean(title),
         "record_updated": human_date(event.last_update_posted) if event.last_update_posted else None,
+    }
+
+
+def baseline_id(baseline: Baseline) -> str:
+    """The permanent Atom id of a first import: from the studies and versions it brought, never from run times."""
+    content = "\n".join(sorted(f"{e.nct_id}:{e.version_hash or ''}" for e in baseline.events))
+    return f"{FEED_ID_PREFIX}baseline:{hashlib.sha256(content.encode('utf-8')).hexdigest()[:16]}"
+
+
+def _baseline_entry(baseline: Baseline, base: str) -> dict[str, Any]:
+    return {
+        "id": baseline_id(baseline),
+        "title": _clean(baseline.sentence),
+        "updated": _iso(baseline.detected_at),
+        "url": base + "index.html" if base else "https://clinicaltrials.gov/",
+        "history_url": "",
+        "kind": "baseline",
+        "group": wording.EVENT_GROUPS[0][0],
+        "sentence": _clean(baseline.sentence),
+        "nct_id": "",
+        "study_title": "",
+        "record_updated": None,
     }
 
 

@@ -8,6 +8,7 @@ database twice gives the same bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -18,8 +19,10 @@ from sqlalchemy import Connection, select
 
 from trialfinder import wording
 from trialfinder.config import Config
-from trialfinder.history.events import EventFilter, EventRow, load_events
+from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
+from trialfinder.site import sites as sites_mod
+from trialfinder.site.relevance import study_relevance
 from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
@@ -31,14 +34,13 @@ DISCLAIMER = (
 GROUP_SLUGS = {
     "Recruiting now": "recruiting",
     "Starting soon": "soon",
+    "By invitation only": "invitation",
     "Running, not recruiting": "running",
     "Finished": "finished",
     "Stopped early / withdrawn": "stopped",
     "Status not known": "unknown",
 }
 AGE_SLUGS = {"child": "child", "adult": "adult", "older adult": "older"}
-_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+?[0-9 ()./-]{5,}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class SiteView:
     removed: list[dict[str, Any]]  # the studies no longer found, listed apart
     changes: list[dict[str, Any]]  # changes.html, by day
     options: dict[str, list[tuple[str, str]]]  # the index filters' choices
+    shown_tiers: int  # the list shows tiers 1..shown_tiers until "show all" is chosen
     downloads: tuple[Download, ...]  # files offered on the index page
 
 
@@ -79,10 +82,10 @@ def build_site_view(config: Config, conn: Connection, downloads: Sequence[Downlo
     facts = site_facts(config, conn)
     events = newest_events(conn)
     studies = load_studies(config, conn, events)
-    listed = [s for s in studies if not s["removed"]]
+    listed = sorted((s for s in studies if not s["removed"]), key=lambda s: s["tier"])  # WHIM first, stable
     removed = [s for s in studies if s["removed"]]
     return SiteView(facts, studies, listed, removed, recent_changes(events), filter_options(config, listed),
-                    tuple(downloads))  # fmt: skip
+                    config.relevance.shown_tiers, tuple(downloads))  # fmt: skip
 
 
 def site_facts(config: Config, conn: Connection) -> dict[str, Any]:
@@ -123,18 +126,22 @@ def load_studies(config: Config, conn: Connection, events: Sequence[EventRow]) -
     history: dict[str, list[EventRow]] = {}
     for event in events:
         history.setdefault(event.nct_id, []).append(event)
+    run = last_succeeded_run(conn)
+    today = f"{run.finished_at:%Y-%m-%d}" if run is not None and run.finished_at else ""
     result = []
     for row in conn.execute(select(studies)):
         names = sorted(topics.get(row.nct_id, []), key=lambda n: (order.get(n, len(order)), n))
-        result.append(study_view(row, sites.get(row.nct_id, []), history.get(row.nct_id, []), names, config))
+        result.append(study_view(row, sites.get(row.nct_id, []), history.get(row.nct_id, []), names, config,
+                                 today))
     result.sort(key=lambda s: s["nct_id"])
     result.sort(key=lambda s: s["updated"] or "", reverse=True)
     return result
 
 
 def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topics: Sequence[str],
-               config: Config) -> dict[str, Any]:  # fmt: skip
-    """One study's display dict from its `studies` row, its `study_locations` rows and its events (newest first)."""
+               config: Config, today: str = "") -> dict[str, Any]:  # fmt: skip
+    """One study's display dict from its `studies` row, its `study_locations` rows and its events (newest first);
+    `today` is the ISO date of our last sync, for dates that were expected and have passed."""
     raw = _loads(row.raw_json)
     protocol = raw.get("protocolSection") or {}
     arms = _modules(protocol, "armsInterventionsModule").get("interventions") or []
@@ -147,9 +154,12 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
     ]  # fmt: skip
     group = wording.recruitment_group(row.overall_status)
     ages = wording.age_groups(row.std_ages, row.min_age_years, row.max_age_years)
-    site_views = [_site(site) for site in sites]
-    countries = sorted({site.country for site in sites if site.country})
+    site_views = [_site(site, row.overall_status) for site in sites]
+    opened = sites_mod.open_sites(site_views)
+    countries = sorted({site["country"] for site in opened if site["country"]})
     labels = {s.name: s.label for s in config.searches}
+    topic_labels = [labels.get(name, name) for name in topics]
+    tier = study_relevance(row, interventions, topic_labels, config.relevance)
     return {
         "nct_id": row.nct_id,
         "title": wording.display_title(row.brief_title, row.nct_id),
@@ -172,6 +182,8 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "ages": wording.ages_words(row.min_age, row.max_age),
         "age_groups": ages,
         "age_slugs": [AGE_SLUGS[a] for a in ages],
+        "min_months": _months(row.min_age_years),
+        "max_months": _months(row.max_age_years, last_month=bool(re.search(r"year", row.max_age or "", re.I))),
         "sex": row.sex or "",
         "sex_words": wording.sex_words(row.sex),
         "healthy_volunteers": {True: "Yes", False: "No"}.get(row.healthy_volunteers, "Not given"),
@@ -179,20 +191,26 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "summary": row.brief_summary,
         "sponsor": row.sponsor or "Not given",
         "enrollment": _enrollment(row.enrollment, row.enrollment_type),
-        "dates": _dates(row),
+        "dates": _dates(row, today),
+        "results_url": wording.results_url(row.nct_id) if row.results_first_posted or row.has_results else "",
+        "results_posted": human_date(row.results_first_posted) if row.results_first_posted else "",
         "updated": row.last_update_posted,
         "updated_words": human_date(row.last_update_posted),
         "start_sort": row.start_date_sort.isoformat() if row.start_date_sort else "",
         "sites": site_views,
-        "site_groups": _by_country(site_views),
+        "site_sections": sites_mod.site_sections(site_views),
+        "open_sites": len(opened),
         "countries": countries,
-        "where": _where(len(site_views), countries),
-        "geo": " ".join(f"{site.lat:.2f},{site.lon:.2f}" for site in sites
-                        if site.lat is not None and site.lon is not None),
+        "where": sites_mod.where_words(site_views),
+        "geo": " ".join(site["geo"] for site in opened if site["geo"]),
         "topics": list(topics),
-        "topic_labels": [labels.get(name, name) for name in topics],
-        "central_contacts": [_contact(c) for c in _modules(protocol, "contactsLocationsModule").get("centralContacts")
-                             or [] if isinstance(c, dict)],
+        "topic_labels": topic_labels,
+        "tier": tier.tier,
+        "tier_label": tier.label,
+        "tier_reason": tier.reason,
+        "central_contacts": [sites_mod.contact_view(c) for c in
+                             _modules(protocol, "contactsLocationsModule").get("centralContacts") or []
+                             if isinstance(c, dict)],
         "events": [{"date": human_date(e.detected_at.date()), "sentence": e.sentence} for e in events],
         "url": wording.study_url(row.nct_id),
         "history_url": wording.history_url(row.nct_id),
@@ -207,18 +225,24 @@ def newest_events(conn: Connection) -> list[EventRow]:
 
 
 def recent_changes(events: Sequence[EventRow], limit: int = CHANGES_SHOWN) -> list[dict[str, Any]]:
-    """The first `limit` of `events` (newest first), grouped by the day they were found: [{"date", "events":
-    [...]}], newest first."""
+    """The first `limit` of `events` (newest first) that are news, and one line per first import (baseline),
+    grouped by the day they were found: [{"date", "events": [...]}], newest first."""
+    baselines, news = split_baseline(events)
+    items: list[tuple[dt.datetime, dict[str, Any]]] = [(b.detected_at, {
+        "baseline": True, "sentence": b.sentence, "group": wording.EVENT_GROUPS[0][0], "count": b.count,
+    }) for b in baselines]  # fmt: skip
+    items += [(event.detected_at, {
+        "baseline": False, "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
+        "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
+        "status": wording.listing_status(event.overall_status, event.removed),
+    }) for event in news[:limit]]  # fmt: skip
+    items.sort(key=lambda item: item[0], reverse=True)  # stable: a run's first import after its news
     days: list[dict[str, Any]] = []
-    for event in events[:limit]:
-        day = f"{event.detected_at:%Y-%m-%d}"
+    for when, item in items:
+        day = f"{when:%Y-%m-%d}"
         if not days or days[-1]["day"] != day:
-            days.append({"day": day, "date": human_date(event.detected_at.date()), "events": []})
-        days[-1]["events"].append({
-            "nct_id": event.nct_id, "href": f"study/{event.nct_id}.html", "sentence": event.sentence,
-            "group": event.group, "title": wording.display_title(event.brief_title, event.nct_id),
-            "status": wording.listing_status(event.overall_status, event.removed),
-        })  # fmt: skip
+            days.append({"day": day, "date": human_date(when.date()), "events": []})
+        days[-1]["events"].append(item)
     return days
 
 
@@ -232,14 +256,15 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
     groups = [(GROUP_SLUGS[g], g) for g in wording.RECRUITMENT_GROUPS if GROUP_SLUGS[g] in present_groups]
     return {
         "topic": [("", "All topics"), *((s.name, s.label) for s in config.searches)],
-        "status": [("", "Any status"), ("open", "Recruiting or starting soon"), *groups],
+        "status": [("", "Any status"), ("open", "Recruiting, by invitation or starting soon"), *groups],
         "phase": [("", "Any phase"), *((p, wording.phase_words(p)) for p in phases)],
         "age": [("", "Any age"), ("child", "Children (under 18)"), ("adult", "Adults (18 to 64)"),
                 ("older", "Older adults (65 and over)")],
         "sex": [("", "Any"), ("FEMALE", "Open to women and girls"), ("MALE", "Open to men and boys")],
         "type": [("", "Any type"), *((t, wording.study_type_words(t)) for t in types)],
         "country": [("", "Any country"), *((c, c) for c in countries)],
-        "sort": [("updated", "Recently updated"), ("start", "Start date (newest first)"),
+        "scope": [("", "The most relevant"), ("all", f"All, also {config.relevance.other_label}")],
+        "sort": [("updated", "Relevance, then update"), ("start", "Start date (newest first)"),
                  ("near", "Nearest to me")],
     }  # fmt: skip
 
@@ -267,39 +292,25 @@ def _tested(row: Any, interventions: Sequence[dict[str, Any]]) -> str:
     return "No study treatment (observes patients)" if row.study_type == "OBSERVATIONAL" else "Not given"
 
 
-def _site(site: Any) -> dict[str, Any]:
+def _site(site: Any, study_status: str | None) -> dict[str, Any]:
     place = ", ".join(part for part in (site.city, site.state, site.country) if part)
+    state = sites_mod.site_state(site.status, study_status)
+    words = wording.status_words(site.status) if site.status else ""
     return {
         "facility": site.facility or "Site not named",
         "place": place or "Place not given",
         "country": site.country or "",
-        "status": wording.status_words(site.status) if site.status else "",
-        "contacts": [_contact(c) for c in site.contacts or [] if isinstance(c, dict)],
+        "state": state,
+        "status": sites_mod.site_note(site.status, state, words),
+        "geo": f"{site.lat:.2f},{site.lon:.2f}" if site.lat is not None and site.lon is not None else "",
+        "contacts": [sites_mod.contact_view(c) for c in site.contacts or [] if isinstance(c, dict)],
     }
 
 
-def _by_country(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sites grouped by country (alphabetical; sites without one last), each group in the record's order."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for site in sites:
-        groups.setdefault(site["country"], []).append(site)
-    order = sorted(groups, key=lambda c: (c == "", c.casefold()))
-    return [{"country": c or "Country not given", "sites": groups[c]} for c in order]
-
-
-def _contact(contact: dict[str, Any]) -> dict[str, Any]:
-    """A contact with link targets only for what looks like a phone number or e-mail address (record text)."""
-    email = str(contact.get("email") or "").strip()
-    phone = " ".join(str(contact.get("phone") or "").split())
-    ext = str(contact.get("phoneExt") or "").strip()
-    return {
-        "name": contact.get("name") or "",
-        "role": _words(contact.get("role")) if contact.get("role") not in (None, "CONTACT") else "",
-        "email": email,
-        "mailto": f"mailto:{email}" if _EMAIL.fullmatch(email) else "",
-        "phone": phone + (f" ext. {ext}" if ext else ""),
-        "tel": "tel:" + re.sub(r"[^0-9+]", "", phone) if _PHONE.fullmatch(phone) else "",
-    }
+def _months(years: float | None, *, last_month: bool = False) -> str:
+    """An age limit in whole months for the page's exact-age filter ('' = no limit); a maximum given in years
+    takes its whole last year ('17 Years' -> 215: a 17½-year-old is still 17)."""
+    return "" if years is None else str(round(years * 12) + (11 if last_month else 0))
 
 
 def _enrollment(count: int | None, kind: str | None) -> str:
@@ -309,29 +320,28 @@ def _enrollment(count: int | None, kind: str | None) -> str:
     return words + {"ESTIMATED": " (planned)", "ACTUAL": " (enrolled)"}.get(kind or "", "")
 
 
-def _dates(row: Any) -> list[tuple[str, str]]:
+def _dates(row: Any, today: str) -> list[tuple[str, str]]:
+    """The study's dates in words. `today` (ISO, from our last sync, never the wall clock) tells an expected date
+    that has passed: "was expected June 2024, not yet updated"."""
     def dated(value: str | None, kind: str | None) -> str:
-        return human_date(value) + (" (expected)" if kind == "ESTIMATED" and value else "")
+        if kind != "ESTIMATED" or not value:
+            return human_date(value)
+        if today and value < today[: len(value)]:
+            return f"was expected {human_date(value)}, not yet updated"
+        return f"{human_date(value)} (expected)"
 
+    ended = row.completion_date_type != "ESTIMATED" and row.completion_date
     items = [
         ("Start", dated(row.start_date, row.start_date_type)),
-        ("Main results expected" if row.primary_completion_date_type == "ESTIMATED" else "Main data collected",
+        ("Main data collected" if row.primary_completion_date_type == "ACTUAL" else "Main data collection ends",
          dated(row.primary_completion_date, row.primary_completion_date_type)),
-        ("Study ends" if row.completion_date_type == "ESTIMATED" else "Study ended",
-         dated(row.completion_date, row.completion_date_type)),
+        ("Study ended" if ended else "Study ends", dated(row.completion_date, row.completion_date_type)),
         ("First posted", human_date(row.first_posted)),
-        ("Last updated on ClinicalTrials.gov", human_date(row.last_update_posted)),
+        ("Record last updated", human_date(row.last_update_posted)),
     ]  # fmt: skip
     if row.results_first_posted:
         items.append(("Results posted", human_date(row.results_first_posted)))
     return items
-
-
-def _where(sites: int, countries: Sequence[str]) -> str:
-    if not sites:
-        return "No sites listed yet"
-    places = ", ".join(countries) if countries else "country not given"
-    return f"{sites} site{'s' if sites != 1 else ''}: {places}"
 
 
 def _words(code: Any) -> str:
