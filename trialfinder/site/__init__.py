@@ -1,0 +1,5 @@
+"""The static patient site, read from the database only.
+
+`view` builds the whole view model once (display-ready studies, recent changes, filter choices, header facts);
+`render` writes it as pages (staged, then published atomically); `feeds` writes the Atom feeds.
+"""
