@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,12 +18,14 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
+from sqlalchemy.engine import make_url
 
 from trialfinder import wording
 from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from trialfinder.cli.digest import checked_countries, checked_searches, checked_statuses
 from trialfinder.export.columns import TABLES, render_data_dictionary
 from trialfinder.export.datapackage import DESCRIPTOR, export_datapackage
+from trialfinder.export.datasette import datasette_metadata
 from trialfinder.export.rows import FORMATS, ExportError, ExportFilter, ExportRequest, pick_columns
 from trialfinder.export.writers import export_to_file, export_to_stream, provenance_line, sidecar_path
 from trialfinder.history.events import check_codes
@@ -137,6 +140,35 @@ def _to_stdout(app: AppContext, request: ExportRequest) -> dict[str, Any]:
         with contextlib.suppress(ValueError, OSError):
             handle.detach()
     return meta
+
+
+@click.command("datasette-metadata")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write FILE (whole or not at all) instead of printing.")
+@click.pass_context
+def datasette_metadata_command(ctx: click.Context, output: Path | None) -> None:
+    """Print Datasette's metadata.json for the SQLite database: what every table and column means, the source and
+    its terms, the ClinicalTrials.gov data timestamp; subscribers and arbitrary SQL closed. Then:
+    datasette trialfinder.db -m metadata.json
+    """
+    app: AppContext = ctx.obj
+    url = make_url(app.config.database.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        fail(f"Datasette reads SQLite files; the database is {url.get_backend_name()} ([database] url)", EXIT_USAGE)
+    engine = app.engine
+    assert engine.url.database is not None
+    with engine.connect() as conn:
+        meta = datasette_metadata(conn, Path(engine.url.database).stem, app.config.api.base_url)
+    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_text_atomic(output, text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
+    if not ctx.meta.get("quiet"):
+        click.echo(f"wrote {output}; serve with: datasette {engine.url.database} -m {output}", err=True)
 
 
 def _write_datapackage(ctx: click.Context, app: AppContext, directory: Path, quiet: bool) -> None:
