@@ -149,7 +149,10 @@ def _to_stdout(app: AppContext, request: ExportRequest) -> dict[str, Any]:
 def datasette_metadata_command(ctx: click.Context, output: Path | None) -> None:
     """Print Datasette's metadata.json for the SQLite database: what every table and column means, the source and
     its terms, the ClinicalTrials.gov data timestamp; subscribers and arbitrary SQL closed. Then:
-    datasette trialfinder.db -m metadata.json
+
+    \b
+        trialfinder datasette-metadata -o metadata.json
+        datasette trialfinder.db -m metadata.json
     """
     app: AppContext = ctx.obj
     url = make_url(app.config.database.url)
