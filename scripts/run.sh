@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+source scripts/_python.sh
+if [ -x "$VENV/bin/python" ]; then require_python_311 "$VENV/bin/python"; else require_python_311 "$PYTHON"; fi
 source scripts/_debian.sh
 if needs_python3_venv; then need_debian_packages python3-venv; fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+source scripts/_python.sh
+if [ -x "$VENV/bin/python" ]; then require_python_311 "$VENV/bin/python"; else require_python_311 "$PYTHON"; fi
 
 # Debian packages the suite needs: chromium for the browser tests, and python3-venv where Debian's python3 lacks
 # ensurepip (a fresh Debian or Ubuntu machine).
@@ -18,7 +20,9 @@ if [ "${#need[@]}" -gt 0 ]; then need_debian_packages "${need[@]}"; fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+# The tools that gate this script (ruff, mypy, import-linter, pytest...) are pinned to exact versions, so a new
+# release of one cannot fail a fresh machine with no change here; raise them in constraints/test.txt on purpose.
+"$VENV/bin/python" -m pip install -q -e ".[test]" -c constraints/test.txt
 
 echo "== ruff"; "$VENV/bin/ruff" check .
 echo "== mypy"; "$VENV/bin/mypy"

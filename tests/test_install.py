@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import write_config
 from tests.fakeapi import FakeCtGov
+from tests.test_packaging import pyproject_version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,12 +23,19 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_api: FakeCtGov) -> None:
     wheels = tmp_path / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
-        check=True, capture_output=True, timeout=300,
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(wheels), str(REPO)],
+        check=True, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+    assert "License classifiers are deprecated" not in built.stdout + built.stderr
+    assert "project.license` as a TOML table is deprecated" not in built.stdout + built.stderr
     (wheel,) = wheels.glob("trialfinder-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    (metadata,) = (n for n in names if n.endswith(".dist-info/METADATA"))
+    meta = archive.read(metadata).decode()
+    assert "License-Expression: MIT" in meta and "License-File: LICENSE" in meta
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the wheel carries the license text"
     assert "trialfinder/migrations/env.py" in names
     assert any(n.startswith("trialfinder/migrations/versions/0001_") for n in names)
     for shipped in ("templates/base.html", "templates/static/site.js", "templates/static/site.css",
@@ -55,6 +63,8 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
         cwd=work, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert str(env_dir) in located, "must use the installed copy, not the checkout"
+    shown = subprocess.run([*command, "--version"], cwd=work, check=True, capture_output=True, text=True).stdout
+    assert shown.strip() == f"trialfinder, version {pyproject_version()}"
     synced = subprocess.run([*command, "sync"], cwd=work, capture_output=True, text=True, timeout=120)
     assert synced.returncode == 0, synced.stderr
     assert synced.stdout.startswith("sync full: ") and " 0 studies seen" not in synced.stdout

@@ -6,4 +6,9 @@ status) -> `cli`. Shared ground for all of them: `config`, `db`, `models`, `word
 `outfile`, `resources`. The layers are an import-linter contract (pyproject.toml, `lint-imports`).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one place the version is written is pyproject.toml; the installed metadata carries it
+    __version__ = version("trialfinder")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"

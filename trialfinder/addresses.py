@@ -1,6 +1,8 @@
-"""E-mail address syntax checks and header-safe text, with no other trialfinder dependency (config uses them too).
+"""E-mail address checks (email-validator) and header-safe text, with no other trialfinder dependency (config uses
+them too).
 
-Only syntax is checked (RFC 5321/5322 addr-spec, dot-atom local part, a domain with a dot); whether the mailbox
+Only syntax is checked, with no DNS lookup: internationalised addresses (`jörg@example.de`, `a@münchen.de`) pass,
+undeliverable ones (`a@example.123`, `a@localhost`, quoted local parts, IP literals) do not; whether the mailbox
 exists is what double opt-in finds out. Nothing with a CR, LF or other control character passes, so no value that
 went through here can add a header line to a message.
 """
@@ -10,11 +12,9 @@ from __future__ import annotations
 import re
 from email.utils import formataddr, getaddresses, parseaddr
 
+import email_validator
+
 MAX_ADDRESS_CHARS = 254
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL = re.compile(rf"{_ATOM}(\.{_ATOM})*")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 
 
@@ -27,8 +27,7 @@ def has_control(text: str) -> bool:
     return bool(_CONTROL.search(text))
 
 
-def validate_email(text: str) -> str:
-    """`text` as a plain address (surrounding spaces removed, domain lower-cased), or InvalidAddress."""
+def _checked(text: str) -> email_validator.ValidatedEmail:
     if has_control(text):
         raise InvalidAddress(f"{text!r} is not a valid e-mail address: it contains a line break or control character")
     value = text.strip()
@@ -36,16 +35,23 @@ def validate_email(text: str) -> str:
         raise InvalidAddress("the e-mail address is empty")
     if len(value) > MAX_ADDRESS_CHARS:
         raise InvalidAddress(f"{value!r} is not a valid e-mail address: longer than {MAX_ADDRESS_CHARS} characters")
-    local, at, domain = value.rpartition("@")
-    if not at or not local:
-        raise InvalidAddress(f"{value!r} is not a valid e-mail address: it needs the form name@example.org")
-    if len(local) > 64 or not _LOCAL.fullmatch(local):
-        raise InvalidAddress(f"{value!r} is not a valid e-mail address: the part before @ has characters not "
-                             "allowed there")  # fmt: skip
-    if not _DOMAIN.fullmatch(domain):
-        raise InvalidAddress(f"{value!r} is not a valid e-mail address: {domain!r} is not a domain name like "
-                             "example.org")  # fmt: skip
-    return f"{local}@{domain.lower()}"
+    try:
+        return email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        reason = str(exc).rstrip(".")
+        raise InvalidAddress(f"{value!r} is not a valid e-mail address: {reason[:1].lower()}{reason[1:]}") from None
+
+
+def validate_email(text: str) -> str:
+    """`text` as a plain address (surrounding spaces removed, domain normalised and lower-cased), or InvalidAddress."""
+    return _checked(text).normalized
+
+
+def smtp_address(address: str) -> str:
+    """The form to hand an SMTP server: an internationalised domain in its ASCII (IDNA) form, so `a@münchen.de`
+    needs no SMTPUTF8; a non-ASCII local part stays as it is (the server must offer SMTPUTF8)."""
+    checked = _checked(address)
+    return checked.ascii_email or checked.normalized
 
 
 def validate_mailbox(text: str) -> str:

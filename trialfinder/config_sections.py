@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trialfinder import __version__
+
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
-DEFAULT_USER_AGENT = "trialfinder/0.1 (WHIM syndrome and CXCR4 trial finder; open source)"
+DEFAULT_USER_AGENT = f"trialfinder/{__version__} (WHIM syndrome and CXCR4 trial finder; open source)"
 
 # Query parameters of GET /studies that a search may set (OpenAPI 2.0.3). The client adds the paging ones itself.
 SEARCH_PARAMETERS = frozenset(
@@ -45,7 +47,12 @@ class ApiConfig:
     max_retries: int = 5
     backoff_s: float = 2.0
     min_interval_s: float = 1.0
-    user_agent: str = DEFAULT_USER_AGENT
+    user_agent: str = ""  # empty: DEFAULT_USER_AGENT, with the installed version
+
+    @property
+    def user_agent_header(self) -> str:
+        """The User-Agent sent: `user_agent`, or trialfinder/<installed version> (...) when it is empty."""
+        return self.user_agent or DEFAULT_USER_AGENT
 
 
 @dataclass(frozen=True)

@@ -354,7 +354,7 @@ def test_site_exports(project: Project, clock: Clock) -> None:
     paths = write_site_exports(project.config, project.engine(), out_dir)
     assert paths == [out_dir / "exports" / f"{t}.csv" for t in ("studies", "locations", "events")]
     assert sorted(p.name for p in (out_dir / "exports").iterdir()) == sorted(
-        [p.name for p in paths] + [p.name + ".meta.json" for p in paths] + ["data-dictionary.md"])
+        [p.name for p in paths] + [p.name + ".meta.json" for p in paths] + ["data-dictionary.md", "datapackage.json"])
     assert (out_dir / "exports" / "data-dictionary.md").read_text(encoding="utf-8") == render_data_dictionary()
     for path, table in zip(paths, ("studies", "locations", "events"), strict=True):
         assert path.read_bytes().decode("utf-8") == export_text(project, "--table", table)

@@ -10,17 +10,22 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
+from sqlalchemy.engine import make_url
 
 from trialfinder import wording
 from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from trialfinder.cli.digest import checked_countries, checked_searches, checked_statuses
 from trialfinder.export.columns import TABLES, render_data_dictionary
+from trialfinder.export.datapackage import DESCRIPTOR, export_datapackage
+from trialfinder.export.datasette import datasette_metadata
 from trialfinder.export.rows import FORMATS, ExportError, ExportFilter, ExportRequest, pick_columns
 from trialfinder.export.writers import export_to_file, export_to_stream, provenance_line, sidecar_path
 from trialfinder.history.events import check_codes
@@ -51,6 +56,9 @@ from trialfinder.outfile import write_text_atomic
               help="Write FILE (whole or not at all) and FILE.meta.json instead of printing.")
 @click.option("--data-dictionary", is_flag=True, help="Print the data dictionary (every column of every table, "
               "Markdown) instead of data; with -o, write it to FILE.")
+@click.option("--datapackage", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write studies, locations, events and versions as CSV plus a Frictionless datapackage.json "
+                   "(Table Schemas: types, descriptions, lists, keys) into DIR; takes no other option.")
 @click.pass_context
 def export_command(
     ctx: click.Context,
@@ -66,6 +74,7 @@ def export_command(
     excel: bool,
     output: Path | None,
     data_dictionary: bool,
+    datapackage: Path | None,
 ) -> None:
     """Export the stored studies for spreadsheets or pandas: one row per study (default), site, event or version.
 
@@ -73,10 +82,13 @@ def export_command(
     In CSV, lists are joined with "|" and text cells starting with = + - @ tab or CR get a leading "'" so a
     spreadsheet never runs them. Provenance (searches, ClinicalTrials.gov data timestamp, export time) goes to
     stderr, and with -o also to FILE.meta.json. Removed studies are included (column removed) unless
-    --exclude-removed.
+    --exclude-removed. --datapackage DIR writes a described Frictionless data package instead.
     """
     app: AppContext = ctx.obj
     quiet = bool(ctx.meta.get("quiet"))
+    if datapackage is not None:
+        _write_datapackage(ctx, app, datapackage, quiet)
+        return
     if data_dictionary:
         _write_dictionary(output, quiet)
         return
@@ -128,6 +140,54 @@ def _to_stdout(app: AppContext, request: ExportRequest) -> dict[str, Any]:
         with contextlib.suppress(ValueError, OSError):
             handle.detach()
     return meta
+
+
+@click.command("datasette-metadata")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write FILE (whole or not at all) instead of printing.")
+@click.pass_context
+def datasette_metadata_command(ctx: click.Context, output: Path | None) -> None:
+    """Print Datasette's metadata.json for the SQLite database: what every table and column means, the source and
+    its terms, the ClinicalTrials.gov data timestamp; subscribers and arbitrary SQL closed. Then:
+
+    \b
+        trialfinder datasette-metadata -o metadata.json
+        datasette trialfinder.db -m metadata.json
+    """
+    app: AppContext = ctx.obj
+    url = make_url(app.config.database.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        fail(f"Datasette reads SQLite files; the database is {url.get_backend_name()} ([database] url)", EXIT_USAGE)
+    engine = app.engine
+    assert engine.url.database is not None
+    with engine.connect() as conn:
+        meta = datasette_metadata(conn, Path(engine.url.database).stem, app.config.api.base_url)
+    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_text_atomic(output, text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
+    if not ctx.meta.get("quiet"):
+        click.echo(f"wrote {output}; serve with: datasette {engine.url.database} -m {output}", err=True)
+
+
+def _write_datapackage(ctx: click.Context, app: AppContext, directory: Path, quiet: bool) -> None:
+    others = [f"--{name.replace('_', '-')}" for name in ctx.params
+              if name != "datapackage" and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+    if others:
+        fail(f"--datapackage writes every table whole and takes no other option (got {', '.join(others)})",
+             EXIT_USAGE)  # fmt: skip
+    try:
+        metas = export_datapackage(app.config, app.engine, directory)
+    except OSError as exc:
+        fail(f"cannot write {directory}: {exc}", EXIT_FAILED)
+    if not quiet:
+        rows = ", ".join(f"{meta['rows']} {meta['table']}" for meta in metas)
+        click.echo(f"wrote {directory / DESCRIPTOR} and {len(metas)} CSV files ({rows}); check with "
+                   f"`frictionless validate {directory / DESCRIPTOR}`", err=True)
 
 
 def _write_dictionary(output: Path | None, quiet: bool) -> None:

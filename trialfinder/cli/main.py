@@ -101,13 +101,14 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
 
 def _register_commands() -> None:
     from trialfinder.cli.digest import digest, feeds
-    from trialfinder.cli.export import export_command
+    from trialfinder.cli.export import datasette_metadata_command, export_command
     from trialfinder.cli.pipeline import run_command, schedule_command
     from trialfinder.cli.site import render_command
     from trialfinder.cli.subscribers import digest_send, subscribers
     from trialfinder.cli.web import serve
 
-    for command in (run_command, schedule_command, digest, feeds, render_command, export_command, subscribers, serve):
+    for command in (run_command, schedule_command, digest, feeds, render_command, export_command,
+                    datasette_metadata_command, subscribers, serve):
         main.add_command(command)
     assert isinstance(digest, click.Group)
     digest.add_command(digest_send)

@@ -55,7 +55,7 @@ class ApiClient:
     _last_request_at: float | None = None
 
     def __post_init__(self) -> None:
-        self.session.headers["User-Agent"] = self.config.user_agent
+        self.session.headers["User-Agent"] = self.config.user_agent_header
         self.session.headers["Accept"] = "application/json"
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from trialfinder.addresses import address_of, has_control, validate_email, validate_mailbox
+from trialfinder.addresses import address_of, has_control, smtp_address, validate_email, validate_mailbox
 from trialfinder.config import Config
 from trialfinder.history.events import EventRow
 from trialfinder.templating import make_environment
@@ -145,7 +145,7 @@ POLICY = SMTP.clone(refold_source="none")
 def _base_message(config: Config, to: str, subject: str, now: dt.datetime) -> EmailMessage:
     msg = EmailMessage(policy=POLICY)
     msg["From"] = _header(validate_mailbox(config.email.from_address))
-    msg["To"] = _header(validate_email(to))
+    msg["To"] = _header(smtp_address(to))
     if config.email.reply_to:
         msg["Reply-To"] = _header(validate_mailbox(config.email.reply_to))
     msg["Subject"] = _header(subject)
