@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 
 from trialfinder.config import Config
+from trialfinder.leases import all_leases
 from trialfinder.models import PipelineRun, Study, StudySearch, SyncRun, table_of
 
 RUNS_SHOWN = 5
@@ -48,6 +49,7 @@ def status_report(config: Config, conn: Connection) -> str:
     for name, counts in sorted(by_search.items()):
         lines.append(f"  {name} (no longer configured): {sum(counts.values())} — {_counts(counts)}")
 
+    lines.extend(_lock_lines(conn))
     lines.extend(_schedule_lines(conn))
     lines.append("Last syncs:")
     recent = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(RUNS_SHOWN)).all()
@@ -75,6 +77,19 @@ def _schedule_lines(conn: Connection) -> list[str]:
         lines.append(f"Last pipeline run #{last.id} ({last.trigger}) {_when(last.started_at)}: {last.status}")
         for step in last.steps or []:
             lines.append(f"  {step['name']}: {step['status']} in {step['seconds']:.1f} s: {step['detail']}")
+    return lines
+
+
+def _lock_lines(conn: Connection) -> list[str]:
+    """Who holds each lock (sync, scheduler leader, digest claims), since when, and its last beat."""
+    held = all_leases(conn)
+    if not held:
+        return ["Locks: none held"]
+    lines = ["Locks:"]
+    for row in held:
+        run = f" (sync run #{row.run_id})" if row.run_id is not None else ""
+        lines.append(f"  {row.name}: {row.holder}{run} since {_when(row.since)}, last beat {_when(row.beat_at)}, "
+                     f"expires {_when(row.expires_at)}")
     return lines
 
 
