@@ -81,8 +81,9 @@ def upgrade(engine: Engine) -> None:
 
 @contextlib.contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    """PostgreSQL: a session advisory lock; SQLite: an exclusive flock on the database file (SQLite itself uses
-    fcntl record locks, which flock does not touch); nothing for an in-memory database."""
+    """PostgreSQL: a session advisory lock; SQLite: an exclusive flock on `<database>-migrate.lock` beside it (never
+    on the database file itself: closing any descriptor of it drops SQLite's own POSIX locks in this process);
+    nothing for an in-memory database."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -97,7 +98,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if not path or path == ":memory:" or path.startswith("file:"):
         yield
         return
-    with open(path, "ab") as handle:
+    with open(f"{path}-migrate.lock", "ab") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

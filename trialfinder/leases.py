@@ -68,9 +68,12 @@ def holder_gone(holder: str) -> bool:
 class Lease:
     """A held lease: renewed in the background until `release()`."""
 
-    def __init__(self, engine: Engine, name: str, holder: str, ttl_s: float, advisory: Connection | None) -> None:
+    def __init__(
+        self, engine: Engine, name: str, holder: str, ttl_s: float, advisory: Connection | None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.engine, self.name, self.holder, self.ttl_s = engine, name, holder, ttl_s
-        self._advisory = advisory
+        self._advisory, self._on_lost = advisory, on_lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{name}", daemon=True)
         self._thread.start()
@@ -90,6 +93,8 @@ class Lease:
             try:
                 if not self.renew():
                     log.warning("the %s lock of %s was taken over by another process", self.name, self.holder)
+                    if self._on_lost is not None:
+                        self._on_lost()
                     return
             except OperationalError as exc:  # SQLite: our own long write transaction holds the database
                 log.debug("lease %s not renewed this time: %s", self.name, exc)
@@ -114,13 +119,14 @@ class Lease:
 
 def acquire(
     engine: Engine, name: str, *, run_id: int | None = None, ttl_s: float = DEFAULT_TTL_S,
-    on_takeover: TakeOver | None = None,
+    on_takeover: TakeOver | None = None, on_lost: Callable[[], None] | None = None,
 ) -> Lease:
     """Take the lease `name`, taking over one whose owner is gone (`on_takeover(conn, old_row)` runs in the same
-    transaction); LeaseBusy when a live process holds it."""
+    transaction); LeaseBusy when a live process holds it. `on_lost()` runs if a renewal finds it taken over."""
     advisory = _advisory_lock(engine, name)
     try:
-        return _take_row(engine, name, run_id, ttl_s, on_takeover, advisory)
+        lease = _take_row(engine, name, run_id, ttl_s, on_takeover)
+        return Lease(engine, name, lease, ttl_s, advisory, on_lost)
     except BaseException:
         if advisory is not None:
             advisory.close()  # ends the session: the advisory lock goes with it
@@ -140,16 +146,15 @@ def _advisory_lock(engine: Engine, name: str) -> Connection | None:
         raise LeaseBusy(current(reader, name))
 
 
-def _take_row(
-    engine: Engine, name: str, run_id: int | None, ttl_s: float, on_takeover: TakeOver | None,
-    advisory: Connection | None,
-) -> Lease:
+def _take_row(engine: Engine, name: str, run_id: int | None, ttl_s: float, on_takeover: TakeOver | None) -> str:
+    """Write this process's row (taking over a dead owner's); returns the holder written."""
     holder, now = this_process(), utcnow()
     try:
         with engine.begin() as conn:
             old = current(conn, name)
             if old is not None:
-                gone = advisory is not None or old.expires_at <= now or holder_gone(old.holder)
+                # on PostgreSQL we hold the advisory lock now: the row's owner is gone
+                gone = engine.dialect.name == "postgresql" or old.expires_at <= now or holder_gone(old.holder)
                 if not gone:
                     raise LeaseBusy(old)
                 taken = conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == old.holder,
@@ -166,7 +171,7 @@ def _take_row(
     except IntegrityError:
         with engine.connect() as reader:
             raise LeaseBusy(current(reader, name)) from None
-    return Lease(engine, name, holder, ttl_s, advisory)
+    return holder
 
 
 def current(conn: Connection, name: str) -> Any:

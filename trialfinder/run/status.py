@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 
 from trialfinder.config import Config
-from trialfinder.leases import all_leases
+from trialfinder.leases import all_leases, current
 from trialfinder.models import PipelineRun, Study, StudySearch, SyncRun, table_of
 
 RUNS_SHOWN = 5
@@ -62,7 +62,11 @@ def status_report(config: Config, conn: Connection) -> str:
 
 def _schedule_lines(conn: Connection) -> list[str]:
     """The next scheduled run (from the scheduler's job store) and each step of the last pipeline run."""
-    lines = []
+    leader = current(conn, "scheduler")
+    if leader is None:
+        lines = ["Scheduler: none running (`trialfinder schedule`); the next runs below wait for one"]
+    else:
+        lines = [f"Scheduler: active on {leader.holder} since {_when(leader.since)}, last beat {_when(leader.beat_at)}"]
     if inspect(conn).has_table("apscheduler_jobs"):
         jobs = Table("apscheduler_jobs", MetaData(), autoload_with=conn)
         upcoming = conn.execute(select(jobs.c.id, jobs.c.next_run_time).order_by(jobs.c.next_run_time)).all()
