@@ -10,14 +10,11 @@ import os
 from functools import cache
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 SERVER_URL = os.environ.get("TRIALFINDER_TEST_DATABASE_URL") or None  # read at import: conftest clears TRIALFINDER_*
 ON_POSTGRES = SERVER_URL is not None
-
-sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="checks SQLite's own storage")
 
 
 @cache
