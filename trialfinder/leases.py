@@ -99,11 +99,15 @@ class Lease:
             except OperationalError as exc:  # SQLite: our own long write transaction holds the database
                 log.debug("lease %s not renewed this time: %s", self.name, exc)
 
-    def release(self, conn: Connection | None = None) -> None:
-        """Stop renewing and delete the row (in `conn`'s transaction when given); drop the advisory lock."""
+    def stop_renewing(self) -> None:
+        """End the renewals (call before opening the transaction that releases: a renewal may be waiting for it)."""
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
+
+    def release(self, conn: Connection | None = None) -> None:
+        """Stop renewing and delete the row (in `conn`'s transaction when given); drop the advisory lock."""
+        self.stop_renewing()
         statement = delete(leases).where(leases.c.name == self.name, leases.c.holder == self.holder)
         if conn is not None:
             conn.execute(statement)

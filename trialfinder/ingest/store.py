@@ -120,6 +120,8 @@ def _busy_message(started_at: dt.datetime, holder: str) -> str:
 def finish_run(engine: Engine, run_id: int, *, status: str, values: dict[str, Any]) -> None:
     """Record how the run ended and release the `sync` lease, in one transaction."""
     lease = _held.pop(run_id, None)
+    if lease is not None:
+        lease.stop_renewing()
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(status=status, finished_at=utcnow(), **values))
         if lease is not None:
