@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from tests import testdb
 from tests.fakeapi import FakeCtGov
 from tests.worldgen import load_fixture_studies
 from trialfinder.cli import main
@@ -40,10 +41,23 @@ min_interval_s = 0.0
 
 
 def write_config(directory: Path, base_url: str, page_size: int = 3, extra: str = "") -> Path:
-    """A config.toml for the fake API (database next to it), with any extra TOML appended."""
+    """A config.toml for the fake API and the folder's test database (tests/testdb.py), with extra TOML appended."""
     path = directory / "config.toml"
-    path.write_text(FAST_API.format(base_url=base_url, page_size=page_size) + extra, encoding="utf-8")
+    text = FAST_API.format(base_url=base_url, page_size=page_size) + testdb.database_section(directory) + extra
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database() -> Iterator[None]:
+    yield
+    testdb.drop_session_database()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A new, empty database of the test run's kind (SQLite file or PostgreSQL schema)."""
+    return testdb.url_for(tmp_path, "scratch")
 
 
 @pytest.fixture(autouse=True)

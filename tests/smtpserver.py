@@ -4,6 +4,7 @@ test can take the `smtp` fixture without importing it."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 from collections.abc import Iterator
@@ -53,6 +54,7 @@ class Collector:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
+    delay_s: float = 0.0  # a slow server: each DATA waits this long before its reply
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
@@ -61,6 +63,8 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.data_reply:
             return self.data_reply
         message = email.message_from_bytes(envelope.original_content, policy=default)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -12,8 +10,8 @@ from trialfinder.db import head_revision, open_database
 from trialfinder.models import Base
 
 
-def test_upgrade_from_empty_to_head_equals_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_upgrade_from_empty_to_head_equals_the_models(database_url: str) -> None:
+    url = database_url
     engine = open_database(url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})

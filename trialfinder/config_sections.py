@@ -102,8 +102,14 @@ class ScheduleConfig:
     run_every_s: int = 0
     misfire_grace_s: int = 3600
     full_after_days: int = 7
+    leader_lease_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if not self.leader_lease_s > 0:
+            raise BadValue("leader_lease_s", "'schedule.leader_lease_s' must be above 0")
+        self._check_crons()
+
+    def _check_crons(self) -> None:
         from apscheduler.triggers.cron import CronTrigger
 
         for key in ("run_cron", "full_cron"):

@@ -86,15 +86,17 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class SyncLock(Base):
-    """At most one row: the sync that holds the ingest lock (see store.acquire_lock)."""
+class Lease(Base):
+    """A named lock and who holds it (trialfinder/leases.py): `sync`, `scheduler`, `digest:<subscriber id>`."""
 
-    __tablename__ = "sync_lock"
+    __tablename__ = "leases"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
-    run_id: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))  # host:pid
-    started_at: Mapped[dt.datetime]
+    run_id: Mapped[int | None] = mapped_column(Integer)  # the sync run holding the `sync` lease
+    since: Mapped[dt.datetime]
+    beat_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
 
 
 class Study(Base):

@@ -255,9 +255,9 @@ def test_change_on_a_removed_study_tells_it_is_back_and_what_changed(project: Pr
     assert [e[1] for e in stored_events(project)] == ["status_changed", "reappeared"]
 
 
-def test_country_filter_matches_any_script_as_stored_and_ascii_names_in_any_case() -> None:
+def test_country_filter_matches_any_script_as_stored_and_ascii_names_in_any_case(database_url: str) -> None:
     table = Table("sites", MetaData(), Column("country", String))
-    engine = create_engine("sqlite://")
+    engine = create_engine(database_url)
     table.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(table), [{"country": c} for c in ("Åland Islands", "France", "Côte d'Ivoire", "Peru")])

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, inspect
 
+from tests.testdb import url_for
 from tests.worldgen import load_fixture_studies, make_study
 from trialfinder.db import open_database
 from trialfinder.ingest.bulk import insert_rows
@@ -35,11 +36,15 @@ def location_rows() -> list[dict[str, Any]]:
 
 
 def stored(engine: Engine, table: str) -> list[tuple[Any, ...]]:
-    """Every row as the driver returns it, with the SQL type of each value: no SQLAlchemy result processing."""
+    """Every row as the driver returns it, with the type of each value (SQLite's typeof(), else the Python type the
+    driver made of the column's SQL type): no SQLAlchemy result processing."""
     with engine.connect() as conn:
-        names = [c[1] for c in conn.exec_driver_sql(f"PRAGMA table_info({table})")]
-        typed = ", ".join(f"{n}, typeof({n})" for n in names)
-        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT {typed} FROM {table} ORDER BY 1, 2")]
+        names = [c["name"] for c in inspect(conn).get_columns(table)]
+        if engine.dialect.name == "sqlite":
+            typed = ", ".join(f"{n}, typeof({n})" for n in names)
+            return [tuple(r) for r in conn.exec_driver_sql(f"SELECT {typed} FROM {table} ORDER BY 1, 2")]
+        rows = conn.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1, 2")
+        return [tuple((v, type(v).__name__) for v in r) for r in rows]
 
 
 def fill(engine: Engine, *, fast: bool) -> None:
@@ -55,8 +60,8 @@ def fill(engine: Engine, *, fast: bool) -> None:
 
 @pytest.mark.parametrize("batched", [False, True], ids=["driver-executemany", "sqlalchemy-batched"])
 def test_insert_rows_stores_what_core_executemany_stores(tmp_path: Path, batched: bool) -> None:
-    plain = open_database(f"sqlite:///{tmp_path}/plain.db")
-    fast = open_database(f"sqlite:///{tmp_path}/fast.db")
+    plain = open_database(url_for(tmp_path, "plain"))
+    fast = open_database(url_for(tmp_path, "fast"))
     if batched:  # the path dialects that batch INSERTs into multi-row VALUES take (PostgreSQL's psycopg2)
         fast.dialect.use_insertmanyvalues_wo_returning = True
     fill(plain, fast=False)
@@ -75,7 +80,7 @@ def test_insert_rows_stores_what_core_executemany_stores(tmp_path: Path, batched
 
 
 def test_insert_rows_with_no_rows_does_nothing(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path}/empty.db")
+    engine = open_database(url_for(tmp_path, "empty"))
     with engine.begin() as conn:
         insert_rows(conn, studies, [], {"first_seen": NOW})
     assert stored(engine, "studies") == []
@@ -83,7 +88,7 @@ def test_insert_rows_with_no_rows_does_nothing(tmp_path: Path) -> None:
 
 def test_a_column_left_to_its_default_gets_the_default(tmp_path: Path) -> None:
     """has_results has a Python-side default (False): rows without it go through Core, which fills it in."""
-    engine = open_database(f"sqlite:///{tmp_path}/defaults.db")
+    engine = open_database(url_for(tmp_path, "defaults"))
     rows = study_rows()[:2]
     for row in rows:
         del row["has_results"]

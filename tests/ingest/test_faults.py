@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from tests.conftest import Project
 from tests.ingest.test_sync import snapshot
 from trialfinder.ingest.client import ApiClient, ApiError
-from trialfinder.ingest.store import SyncBusy, start_run
 from trialfinder.run.sync import run_sync
 
 TRANSIENT = ["429", "500", "502", "503", "504", "reset", "delay", "truncated", "html"]
@@ -133,19 +132,3 @@ def test_second_sync_is_refused_while_one_runs(project: Project) -> None:
         thread.join(20)
     assert outcome["result"].changed == 1
     assert project.cli("sync").code == 0  # the lock is released afterwards
-
-
-def test_lock_left_by_a_dead_process_is_taken_over(project: Project) -> None:
-    engine = project.engine()
-    run_id = start_run(engine, "full")
-    from sqlalchemy import update
-
-    from trialfinder.ingest.store import lock
-
-    with engine.begin() as conn:
-        conn.execute(update(lock).values(holder=f"{__import__('socket').gethostname()}:999999999"))
-    assert project.cli("sync").code == 0
-    with pytest.raises(SyncBusy):
-        start_run(engine, "full")
-        start_run(engine, "full")
-    assert run_id

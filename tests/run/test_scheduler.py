@@ -186,3 +186,31 @@ def test_a_job_stored_under_the_former_module_path_is_scheduled_again(project: P
             assert state["func"] == "trialfinder.run.scheduler:scheduled_run"
             state["func"] = "trialfinder.scheduler:scheduled_run"  # as a database of the flat layout holds it
             conn.execute(jobs.update().where(jobs.c.id == "pipeline").values(job_state=pickle.dumps(state)))
+
+
+def pipeline_count(project: Project) -> int:
+    return len(pipeline_statuses(project))
+
+
+def test_one_active_scheduler_and_the_standby_runs_the_next_job_after_a_kill_9(project: Project) -> None:
+    schedule_every(project, 1)
+    project.config_path.write_text(project.config_path.read_text() + "leader_lease_s = 2\n")
+    with scheduler(project) as (first, first_log), scheduler(project) as (second, second_log):
+        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run")
+        wait_for(lambda: "standby: the scheduler of" in first_log.read_text() + second_log.read_text(),
+                 what="a standby")  # fmt: skip
+        leader, _, standby, standby_log = (
+            (first, first_log, second, second_log) if "active scheduler" in first_log.read_text()
+            else (second, second_log, first, first_log))  # fmt: skip
+        assert "active scheduler" not in standby_log.read_text()
+        assert f":{leader.pid} since" in project.cli("status").stdout  # "Scheduler: active on host:pid since ..."
+        leader.kill()  # SIGKILL: no clean-up at all
+        leader.wait(10)
+        runs_at_kill = pipeline_count(project)
+        wait_for(lambda: "active scheduler" in standby_log.read_text(), what="the standby taking over")
+        wait_for(lambda: pipeline_count(project) > runs_at_kill + 1, what="a run by the new leader")
+        assert f":{standby.pid} since" in project.cli("status").stdout
+        standby.send_signal(signal.SIGTERM)
+        assert standby.wait(30) == 0, standby_log.read_text()
+    assert "ERROR" not in standby_log.read_text(), standby_log.read_text()
+    assert "Scheduler: none running" in project.cli("status").stdout

@@ -1,4 +1,4 @@
-"""Writes to the database: the ingest lock, sync-run rows, and studies with a version row only when the hash changes.
+"""Writes to the database: the `sync` lease, sync-run rows, and studies with a version row only when the hash changes.
 
 `StudyWriter` works inside the caller's transaction (one per sync run) a page at a time, with set-based SQL:
 one SELECT for the page's existing rows, then executemany inserts (bulk.insert_rows) and updates. Plain SQLAlchemy
@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
-from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, SyncLock, SyncRun, table_of, utcnow
+from trialfinder.leases import DEFAULT_TTL_S, Lease, LeaseBusy, acquire, leases
+from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of, utcnow
 
 studies = table_of(Study)
 versions = table_of(StudyVersion)
 locations = table_of(StudyLocation)
 searches = table_of(StudySearch)
 runs = table_of(SyncRun)
-lock = table_of(SyncLock)
 
 
 class SyncBusy(Exception):
-    """Another sync holds the ingest lock."""
+    """Another sync holds the `sync` lease."""
 
 
 @dataclass(frozen=True)
@@ -78,59 +76,56 @@ class Counts:
     per_search: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+# The `sync` lease of each run this process holds, released by finish_run.
+_held: dict[int, Lease] = {}
 
 
-def start_run(engine: Engine, mode: str) -> int:
-    """Take the ingest lock and record a running sync run; SyncBusy when another sync holds the lock."""
-    now = utcnow()
-    with engine.begin() as conn:
-        held = conn.execute(select(lock.c.holder, lock.c.started_at, lock.c.run_id)).first()
-        if held is not None and _is_stale(held.holder):
-            conn.execute(delete(lock))
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == held.run_id, runs.c.status == "running")
-                .values(status="failed", finished_at=now, error="the process running this sync ended without finishing")
-            )
-            held = None
-        if held is not None:
-            raise SyncBusy(_busy_message(held.started_at, held.holder))
-        run_id = conn.execute(
-            insert(runs).values(started_at=now, status="running", mode=mode, requests=0).returning(runs.c.id)
-        ).scalar_one()
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(lock).values(id=1, run_id=run_id, holder=_holder(), started_at=now))
-        except IntegrityError:
+def start_run(engine: Engine, mode: str, *, lease_s: float = DEFAULT_TTL_S) -> int:
+    """Take the `sync` lease (trialfinder/leases.py) and record a running sync run; SyncBusy when a live sync holds
+    it. The lease of a dead process (on any host) is taken over and its run marked failed."""
+    try:
+        lease = acquire(engine, "sync", ttl_s=lease_s, on_takeover=_fail_dead_run)
+    except (LeaseBusy, OperationalError) as exc:
+        row = exc.row if isinstance(exc, LeaseBusy) else None
+        if row is None:
             raise SyncBusy("another sync is running (it started a moment ago)") from None
-    return int(run_id)
+        raise SyncBusy(_busy_message(row.since, row.holder)) from None
+    try:
+        with engine.begin() as conn:
+            run_id = int(conn.execute(
+                insert(runs).values(started_at=utcnow(), status="running", mode=mode, requests=0).returning(runs.c.id)
+            ).scalar_one())
+            conn.execute(update(leases).where(leases.c.name == "sync", leases.c.holder == lease.holder)
+                         .values(run_id=run_id))  # fmt: skip
+    except BaseException:
+        lease.release()
+        raise
+    _held[run_id] = lease
+    return run_id
+
+
+def _fail_dead_run(conn: Connection, old: Any) -> None:
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == old.run_id, runs.c.status == "running")
+        .values(status="failed", finished_at=utcnow(),
+                error=f"the process running this sync ({old.holder}) ended without finishing")
+    )
 
 
 def _busy_message(started_at: dt.datetime, holder: str) -> str:
     return f"another sync is running (started at {started_at:%Y-%m-%d %H:%M:%S} UTC, process {holder})"
 
 
-def _is_stale(holder: str) -> bool:
-    """True when the lock holder was a process on this host that no longer exists."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def finish_run(engine: Engine, run_id: int, *, status: str, values: dict[str, Any]) -> None:
-    """Record how the run ended and release the ingest lock, in one transaction."""
+    """Record how the run ended and release the `sync` lease, in one transaction."""
+    lease = _held.pop(run_id, None)
+    if lease is not None:
+        lease.stop_renewing()
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(status=status, finished_at=utcnow(), **values))
-        conn.execute(delete(lock).where(lock.c.run_id == run_id))
+        if lease is not None:
+            lease.release(conn)
 
 
 def newest_update_posted(conn: Connection) -> str | None:

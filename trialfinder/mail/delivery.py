@@ -11,7 +11,10 @@ Delivery guarantees:
   range), so most mail clients show it once.
 - Nothing matched: no e-mail (unless [email] send_empty); the cursor moves past those events and the period keeps
   running, so the next matching change goes out on the next run.
-Two `digest send` runs at the same time are not coordinated (the pipeline and scheduler run one at a time).
+- Any number of `digest send` at once (on one machine or many): each subscriber is claimed (the lease
+  `digest:<id>`, trialfinder/leases.py) before its cursor is checked and its message built; a subscriber claimed
+  by another sender, or served by one since this run began, is skipped. The claim of a sender that dies is taken
+  over (PostgreSQL: at once; SQLite: when its lease of CLAIM_TTL_S expires).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
+from trialfinder import leases
 from trialfinder.config import Config
 from trialfinder.history.events import load_events, newest_event_id
 from trialfinder.mail import subscribers as subs
@@ -39,6 +44,8 @@ from trialfinder.mail.mailer import (
 from trialfinder.models import utcnow
 
 log = logging.getLogger(__name__)
+
+CLAIM_TTL_S = 120.0  # renewed while the message is built and sent
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,28 @@ def send_due_digests(
 
 
 def _serve(
+    config: Config,
+    engine: Engine,
+    sender: SmtpSender,
+    subscriber: subs.SubscriberRow,
+    until_id: int,
+    now: dt.datetime,
+    dry_run: bool,
+) -> Outcome:
+    if dry_run:
+        return _serve_claimed(config, engine, sender, subscriber, until_id, now, dry_run)
+    try:
+        claim = leases.acquire(engine, f"digest:{subscriber.id}", ttl_s=CLAIM_TTL_S)
+    except (leases.LeaseBusy, OperationalError):
+        log.info("digest to %s: another sender has it", subscriber.email)
+        return Outcome(subscriber.email, "skipped")
+    try:
+        return _serve_claimed(config, engine, sender, subscriber, until_id, now, dry_run)
+    finally:
+        claim.release()
+
+
+def _serve_claimed(
     config: Config,
     engine: Engine,
     sender: SmtpSender,

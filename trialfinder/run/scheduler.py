@@ -3,7 +3,10 @@
 Jobs live in the project database (SQLAlchemyJobStore, table `apscheduler_jobs`), so next-run times survive
 restarts: a job whose trigger and arguments did not change is kept as stored, never re-added. coalesce=True and
 max_instances=1: missed runs collapse into one, and a trigger that fires while a run is going is skipped.
-SIGTERM/SIGINT: the running step ends cleanly (a sync in progress rolls back), then the process exits 0.
+SIGTERM/SIGINT: the running step ends cleanly (a sync in progress rolls back), then the process exits 0; a run that
+comes due while stopping is not started (and logs no error).
+Only one scheduler is active per database (run/leader.py): a second one waits as a standby and takes over when
+the first dies.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED, JobSubmissionEvent, SchedulerEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -26,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from trialfinder.config import Config, load_config
 from trialfinder.db import make_engine, open_database
 from trialfinder.run.job import run_pipeline
+from trialfinder.run.leader import become_leader
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,17 @@ def scheduled_run(config_path: str | None, full: bool | None) -> str:
     return line
 
 
+class _StoppingExecutor(ThreadPoolExecutor):
+    """The thread pool, except that a run coming due after a stop request is not started (APScheduler would log
+    "cannot schedule new futures after shutdown" as an error)."""
+
+    def _do_submit_job(self, job: Job, run_times: list[Any]) -> None:
+        if _STOP.is_set():
+            log.info("job %s came due while stopping: not started", job.id)
+            return
+        super()._do_submit_job(job, run_times)
+
+
 def build_scheduler(config: Config, config_path: str | None) -> BlockingScheduler:
     """A scheduler with the persistent job store; the wanted jobs are reconciled with the stored ones on start."""
     scheduler = BlockingScheduler(
@@ -85,6 +102,7 @@ def build_scheduler(config: Config, config_path: str | None) -> BlockingSchedule
                 tablename=JOBSTORE_TABLE,
             )
         },
+        executors={"default": _StoppingExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": config.schedule.misfire_grace_s},
         timezone="UTC",
     )
@@ -167,16 +185,30 @@ def run_scheduler(config: Config, config_path: str | None) -> int:
             stopper.append(threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, name="shutdown"))
             stopper[0].start()
 
+    lost: list[bool] = []
+
+    def leadership_lost() -> None:  # the lease thread: our lease was taken over, so another scheduler is active
+        log.error("another scheduler took over the lead: stopping this one")
+        lost.append(True)
+        stop(signal.SIGTERM, None)
+
     previous: dict[int, Any] = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     watcher = _StopWatcher()
+    engine = make_engine(config.database.url)
+    lease = None
     try:
-        log.info("scheduler starting (jobs stored in %s)", JOBSTORE_TABLE)
-        scheduler.start()
-        for thread in stopper:
-            thread.join()
+        lease = become_leader(engine, config.schedule.leader_lease_s, _STOP, leadership_lost)
+        if lease is not None:
+            log.info("scheduler starting (jobs stored in %s)", JOBSTORE_TABLE)
+            scheduler.start()
+            for thread in stopper:
+                thread.join()
     finally:
         watcher.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if lease is not None and not lost:
+            lease.release()
+        engine.dispose()
     log.info("scheduler stopped")
-    return 0
+    return 1 if lost else 0

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 
 from trialfinder.config import Config
+from trialfinder.leases import all_leases, current
 from trialfinder.models import PipelineRun, Study, StudySearch, SyncRun, table_of
 
 RUNS_SHOWN = 5
@@ -48,6 +49,7 @@ def status_report(config: Config, conn: Connection) -> str:
     for name, counts in sorted(by_search.items()):
         lines.append(f"  {name} (no longer configured): {sum(counts.values())} — {_counts(counts)}")
 
+    lines.extend(_lock_lines(conn))
     lines.extend(_schedule_lines(conn))
     lines.append("Last syncs:")
     recent = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(RUNS_SHOWN)).all()
@@ -60,7 +62,11 @@ def status_report(config: Config, conn: Connection) -> str:
 
 def _schedule_lines(conn: Connection) -> list[str]:
     """The next scheduled run (from the scheduler's job store) and each step of the last pipeline run."""
-    lines = []
+    leader = current(conn, "scheduler")
+    if leader is None:
+        lines = ["Scheduler: none running (`trialfinder schedule`); the next runs below wait for one"]
+    else:
+        lines = [f"Scheduler: active on {leader.holder} since {_when(leader.since)}, last beat {_when(leader.beat_at)}"]
     if inspect(conn).has_table("apscheduler_jobs"):
         jobs = Table("apscheduler_jobs", MetaData(), autoload_with=conn)
         upcoming = conn.execute(select(jobs.c.id, jobs.c.next_run_time).order_by(jobs.c.next_run_time)).all()
@@ -75,6 +81,19 @@ def _schedule_lines(conn: Connection) -> list[str]:
         lines.append(f"Last pipeline run #{last.id} ({last.trigger}) {_when(last.started_at)}: {last.status}")
         for step in last.steps or []:
             lines.append(f"  {step['name']}: {step['status']} in {step['seconds']:.1f} s: {step['detail']}")
+    return lines
+
+
+def _lock_lines(conn: Connection) -> list[str]:
+    """Who holds each lock (sync, scheduler leader, digest claims), since when, and its last beat."""
+    held = all_leases(conn)
+    if not held:
+        return ["Locks: none held"]
+    lines = ["Locks:"]
+    for row in held:
+        run = f" (sync run #{row.run_id})" if row.run_id is not None else ""
+        lines.append(f"  {row.name}: {row.holder}{run} since {_when(row.since)}, last beat {_when(row.beat_at)}, "
+                     f"expires {_when(row.expires_at)}")
     return lines
 
 
