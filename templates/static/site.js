@@ -11,6 +11,12 @@
   var countEl = document.getElementById("count");
   var noneEl = document.getElementById("none");
   var geoNote = document.getElementById("geo-note");
+  var moreRows = document.getElementById("more-rows");
+  var moreNote = document.getElementById("more-note");
+  var moreButton = document.getElementById("show-more");
+  var PAGE = 100;  // rows shown at once; "Show more" adds as many again
+  var limit = PAGE;
+  var lastChoices = "";
   var here = null;
   var lastOrder = "";
 
@@ -31,9 +37,11 @@
       row: row, index: index, text: fold(text.join(" ")), topic: words(d.topic), status: d.status || "",
       phase: words(d.phase), age: words(d.age), sex: d.sex || "", type: d.type || "",
       country: d.country ? d.country.split("|") : [], updated: d.updated || "", start: d.start || "",
-      geo: points(d.geo), km: null, dist: row.querySelector(".dist")
+      geo: points(d.geo), km: null, dist: row.querySelector(".dist"), shown: !row.hidden
     };
   });
+
+  var order = items;  // the rows in their current page order
 
   function choices() {
     var s = {};
@@ -76,7 +84,7 @@
     var key = sort === "near" && here ? "near" + here.lat + "," + here.lon : sort === "start" ? "start" : "updated";
     if (key === lastOrder) { return; }
     lastOrder = key;
-    var order = items.slice();
+    order = items.slice();
     if (key === "start") {
       order.sort(function (a, b) { return a.start === b.start ? a.index - b.index : a.start < b.start ? 1 : -1; });
     } else if (key !== "updated") {
@@ -102,16 +110,30 @@
     } catch (e) { /* some browsers refuse this on file:// pages; the filters still work */ }
   }
   function apply() {
-    var s = choices(), shown = 0;
+    var s = choices(), found = 0, i, it, ok, changed = [];
     s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
+    var key = JSON.stringify(s);
+    if (key !== lastChoices) { limit = PAGE; lastChoices = key; }  // a new question starts at its first rows
     reorder(s.sort);
-    items.forEach(function (it) {
-      var ok = matches(s, it);
-      it.row.hidden = !ok;
-      if (ok) { shown++; }
-    });
-    countEl.textContent = shown + " of " + items.length + (items.length === 1 ? " study" : " studies");
-    noneEl.hidden = shown > 0;
+    // Decide every row first, in plain data, then touch only the rows whose visibility changes, in one batch
+    // with no layout read in between. At most `limit` rows are shown, so a change writes a few hundred attributes
+    // at worst, whatever the number of studies.
+    for (i = 0; i < order.length; i++) {
+      it = order[i];
+      ok = matches(s, it);
+      if (ok) { found++; }
+      ok = ok && found <= limit;
+      if (ok !== it.shown) { it.shown = ok; changed.push(it); }
+    }
+    for (i = 0; i < changed.length; i++) { changed[i].row.hidden = !changed[i].shown; }
+    countEl.textContent = found + " of " + items.length + (items.length === 1 ? " study" : " studies");
+    noneEl.hidden = found > 0;
+    moreRows.hidden = found <= limit;
+    if (found > limit) {
+      var next = Math.min(PAGE, found - limit);
+      moreNote.textContent = "Showing the first " + limit + " of " + found + ".";
+      moreButton.textContent = "Show " + next + " more";
+    }
     writeUrl(s);
   }
   function locate() {
@@ -162,5 +184,15 @@
   form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
   form.addEventListener("reset", function () { setTimeout(apply, 0); });
   document.getElementById("locate").addEventListener("click", locate);
+  moreButton.addEventListener("click", function () {
+    var first = null;
+    limit += PAGE;
+    apply();
+    for (var i = 0, seen = 0; i < order.length && !first; i++) {  // focus the first newly shown study
+      if (order[i].shown && ++seen === limit - PAGE + 1) { first = order[i].row.querySelector("a"); }
+    }
+    if (first) { first.focus(); }
+  });
   apply();
+  if (window.performance && performance.mark) { performance.mark("filters-ready"); }  // for benchmarks/
 }());
