@@ -138,8 +138,10 @@ def main() -> None:
               f"contentful paint {fcp:.0f} ms, filters ready {ready:.0f} ms (medians)")  # fmt: skip
         print(_row("filter change", result["timings"]["change"]))
         print(_row("typed letter", result["timings"]["input"]))
-        worst = max(max(v) for v in result["timings"].values())
-        print(f"  target <= {TARGET_MS:.0f} ms on a desktop: {'met' if worst <= TARGET_MS else 'MISSED'} (worst)")
+        every = sorted(v for values in result["timings"].values() for v in values)
+        p95, worst = every[round(0.95 * (len(every) - 1))], every[-1]
+        print(f"  target <= {TARGET_MS:.0f} ms on a desktop: p95 {'met' if p95 <= TARGET_MS else 'MISSED'}, "
+              f"worst {'met' if worst <= TARGET_MS else 'MISSED'}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 /* trialfinder site: filters, sorting and "nearest" for index.html, all in this page (no requests, no storage).
    Each study row carries its facts in data-* attributes; the form's choices are mirrored in the URL query string
    so a filtered view can be shared and reopened. The visitor's location is asked for only when they press
-   "Use my location" (or choose "Nearest to me") and is never sent anywhere or put in the URL. */
+   "Use my location" (or choose "Nearest first"); a place typed in the place box is looked up in static/places.js
+   (an offline gazetteer, loaded only when the box is used). Neither is sent anywhere or put in the URL. */
 (function () {
   "use strict";
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }
-  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "sort"];
+  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "within", "sort"];
   var countEl = document.getElementById("count");
   var noneEl = document.getElementById("none");
   var geoNote = document.getElementById("geo-note");
@@ -18,6 +19,9 @@
   var limit = PAGE;
   var lastChoices = "";
   var here = null;
+  var asking = false;
+  var placeBox = document.getElementById("f-place");
+  var firstNote = geoNote.textContent;
   var lastOrder = "";
 
   function fold(text) {
@@ -27,7 +31,7 @@
   function points(value) {
     return words(value).map(function (pair) {
       var p = pair.split(",");
-      return [parseFloat(p[0]), parseFloat(p[1])];
+      return [parseFloat(p[0]), parseFloat(p[1]), p[2] === "c"];  // "c": the city's centre, not the site's
     }).filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); });
   }
   var items = Array.prototype.map.call(list.children, function (row, index) {
@@ -58,6 +62,7 @@
     if (s.sex && it.sex && it.sex !== "ALL" && it.sex !== s.sex) { return false; }
     if (s.type && it.type !== s.type) { return false; }
     if (s.country && it.country.indexOf(s.country) < 0) { return false; }
+    if (s.within && here && (it.km === null || it.km > s.within)) { return false; }
     for (var i = 0; i < s.terms.length; i++) {
       if (it.text.indexOf(s.terms[i]) < 0) { return false; }
     }
@@ -74,10 +79,11 @@
       it.km = null;
       it.geo.forEach(function (p) {
         var km = distanceKm([here.lat, here.lon], p);
-        if (it.km === null || km < it.km) { it.km = km; }
+        if (it.km === null || km < it.km) { it.km = km; it.approx = p[2]; }
       });
       it.dist.textContent = it.km === null ? " · no site location given" : " · nearest site about " +
-        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km)) + " km away";
+        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km).toLocaleString("en")) + " km from " + here.label +
+        (it.approx ? " (measured to its city's centre)" : "");
     });
   }
   function reorder(sort) {
@@ -111,6 +117,13 @@
   }
   function apply() {
     var s = choices(), found = 0, i, it, ok, changed = [];
+    if (s.sort === "near" && !here) {  // nothing to measure from yet: say so, and show the order really used
+      form.elements.sort.value = s.sort = "updated";
+      if (!asking) {
+        say("Nearest first needs a place: type one above or press “Use my location”. Sorted by recently updated.");
+      }
+    }
+    s.within = s.within ? parseFloat(s.within) : 0;
     s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
     var key = JSON.stringify(s);
     if (key !== lastChoices) { limit = PAGE; lastChoices = key; }  // a new question starts at its first rows
@@ -136,22 +149,81 @@
     }
     writeUrl(s);
   }
+  function say(text) { geoNote.textContent = text; }
+  function measureFrom(point, note) {
+    here = point;
+    measure();
+    form.elements.sort.value = "near";
+    say(note);
+    apply();
+  }
   function locate() {
     if (!navigator.geolocation) {
-      geoNote.textContent = "This browser cannot share a location, so the list keeps its order.";
+      say("This browser cannot share a location, so the list is sorted by recently updated. Type a place instead.");
+      apply();
       return;
     }
-    geoNote.textContent = "Asking this browser for your location…";
+    asking = true;
+    say("Asking this browser for your location… Sorted by recently updated until it answers.");
     navigator.geolocation.getCurrentPosition(function (position) {
-      here = { lat: position.coords.latitude, lon: position.coords.longitude };
-      measure();
-      form.elements.sort.value = "near";
-      geoNote.textContent = "Sorted by the nearest site to you. Your location stays in this browser.";
-      apply();
+      asking = false;
+      measureFrom({ lat: position.coords.latitude, lon: position.coords.longitude, label: "you" },
+        "Sorted by the nearest site to you. Your location stays in this browser.");
     }, function () {
-      geoNote.textContent = "Your location is not available, so the list is sorted by recently updated.";
+      asking = false;
+      here = null;
+      if (form.elements.sort.value === "near") { form.elements.sort.value = "updated"; }
+      say("Your location is not available (refused or unknown), so the list is sorted by recently updated. " +
+        "Type a place instead.");
       apply();
     }, { maximumAge: 600000, timeout: 20000 });
+  }
+  function withPlaces(done) {
+    if (window.trialfinderPlaces) { done(window.trialfinderPlaces); return; }
+    var script = document.createElement("script");  // a script, not a request for JSON: works from file:// too
+    script.src = "static/places.js";
+    script.onload = function () { done(window.trialfinderPlaces); };
+    script.onerror = function () { say("The list of places could not be loaded."); };
+    document.head.appendChild(script);
+  }
+  function findPlace() {
+    var typed = placeBox.value.trim();
+    if (!typed) { say("Type a city or a country first."); placeBox.focus(); return; }
+    say("Looking up “" + typed + "”…");
+    withPlaces(function (places) {
+      var parts = typed.split(","), city = fold(parts[0]).trim(), wanted = null, code, i, line;
+      var codes = {};
+      Object.keys(places.countries).forEach(function (c) { codes[fold(places.countries[c])] = c; });
+      if (parts.length > 1) { wanted = codes[fold(parts.slice(1).join(",")).trim()] || null; }
+      var lines = places.cities.split("\n");
+      for (i = 0; i < lines.length; i++) {  // biggest cities first, so "Paris" is the French one
+        line = lines[i].split("\t");
+        if (fold(line[0]) === city && (!wanted || line[1] === wanted)) {
+          measureFrom({ lat: parseFloat(line[2]), lon: parseFloat(line[3]),
+            label: line[0] + ", " + places.countries[line[1]] },
+          "Sorted by distance from " + line[0] + ", " + places.countries[line[1]] + " (its centre). " +
+            "The place you typed stays in this browser.");
+          return;
+        }
+      }
+      code = codes[fold(typed)];
+      if (code) {
+        var select = form.elements.country, name = fold(places.countries[code]);
+        for (i = 0; i < select.options.length; i++) {
+          if (select.options[i].value && fold(select.options[i].value) === name) {
+            select.value = select.options[i].value;
+            say("Showing studies with a site in " + select.value + ". Type a city there to measure distances.");
+            apply();
+            return;
+          }
+        }
+        say("No study here has a site in " + places.countries[code] + ".");
+        return;
+      }
+      say("“" + typed + "” is not in this page's list of places (cities of 15,000 people or more). " +
+        "Try the nearest bigger city, or a country. The list keeps its order.");
+      apply();
+    });
   }
 
   var params = new URLSearchParams(location.search);
@@ -166,9 +238,6 @@
       field.value = value;
     }
   });
-  if (form.elements.sort.value === "near") {
-    geoNote.textContent = "To sort nearest first, press “Use my location”.";
-  }
   var more = document.getElementById("more");
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
   if (!narrow || FIELDS.slice(1, -1).some(function (name) {  // a list filter is set
@@ -176,14 +245,32 @@
   })) { more.open = true; }
   form.hidden = false;
   document.getElementById("nojs").hidden = true;
-  form.addEventListener("input", apply);
+  form.addEventListener("input", function (event) {  // the search words as typed; the selects come by "change"
+    if (event.target === form.elements.q) { apply(); }
+  });
   form.addEventListener("change", function (event) {
-    if (event.target.name === "sort" && event.target.value === "near" && !here) { locate(); }
+    if (event.target === placeBox) { return; }
+    if (event.target.name === "within" && event.target.value && !here) {
+      say("A distance limit needs a place: type one above or press “Use my location”.");
+    }
+    if (event.target.name === "sort" && event.target.value === "near" && !here) {
+      if (placeBox.value.trim()) { findPlace(); } else { locate(); }
+    }
     apply();
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
-  form.addEventListener("reset", function () { setTimeout(apply, 0); });
+  form.addEventListener("reset", function () {
+    here = null;
+    items.forEach(function (it) { it.km = null; it.dist.textContent = ""; });
+    say(firstNote);
+    setTimeout(apply, 0);
+  });
   document.getElementById("locate").addEventListener("click", locate);
+  document.getElementById("find-place").addEventListener("click", findPlace);
+  placeBox.addEventListener("focus", function () { withPlaces(function () {}); }, { once: true });  // load early
+  placeBox.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); findPlace(); }
+  });
   moreButton.addEventListener("click", function () {
     var first = null;
     limit += PAGE;

@@ -20,6 +20,7 @@ from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
+from trialfinder.site import places
 from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
@@ -187,8 +188,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "site_groups": _by_country(site_views),
         "countries": countries,
         "where": _where(len(site_views), countries),
-        "geo": " ".join(f"{site.lat:.2f},{site.lon:.2f}" for site in sites
-                        if site.lat is not None and site.lon is not None),
+        "geo": _geo(sites),
         "topics": list(topics),
         "topic_labels": [labels.get(name, name) for name in topics],
         "central_contacts": [_contact(c) for c in _modules(protocol, "contactsLocationsModule").get("centralContacts")
@@ -240,7 +240,9 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
         "type": [("", "Any type"), *((t, wording.study_type_words(t)) for t in types)],
         "country": [("", "Any country"), *((c, c) for c in countries)],
         "sort": [("updated", "Recently updated"), ("start", "Start date (newest first)"),
-                 ("near", "Nearest to me")],
+                 ("near", "Nearest first")],
+        "within": [("", "Any distance"), ("100", "Within 100 km"), ("300", "Within 300 km"),
+                   ("1000", "Within 1,000 km")],
     }  # fmt: skip
 
 
@@ -265,6 +267,18 @@ def _tested(row: Any, interventions: Sequence[dict[str, Any]]) -> str:
     if names:
         return ", ".join(names)
     return "No study treatment (observes patients)" if row.study_type == "OBSERVATIONAL" else "Not given"
+
+
+def _geo(sites: Sequence[Any]) -> str:
+    """data-geo: "lat,lon" per site; a site without coordinates gets its city's centre from the gazetteer,
+    marked "lat,lon,c" (city-level), and a site whose city is not known either is left out."""
+    points = []
+    for site in sites:
+        if site.lat is not None and site.lon is not None:
+            points.append(f"{site.lat:.2f},{site.lon:.2f}")
+        elif centre := places.city_centre(site.city, site.country):
+            points.append(f"{centre[0]:.2f},{centre[1]:.2f},c")
+    return " ".join(points)
 
 
 def _site(site: Any) -> dict[str, Any]:
