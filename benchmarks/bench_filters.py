@@ -140,8 +140,9 @@ def main() -> None:
         print(_row("typed letter", result["timings"]["input"]))
         every = sorted(v for values in result["timings"].values() for v in values)
         p95, worst = every[round(0.95 * (len(every) - 1))], every[-1]
-        print(f"  target <= {TARGET_MS:.0f} ms on a desktop: p95 {'met' if p95 <= TARGET_MS else 'MISSED'}, "
-              f"worst {'met' if worst <= TARGET_MS else 'MISSED'}")  # fmt: skip
+        if rate == 1.0:  # the target is a desktop's; the throttled figures stand for a slow phone
+            print(f"  target <= {TARGET_MS:.0f} ms on a desktop: p95 {'met' if p95 <= TARGET_MS else 'MISSED'}, "
+                  f"worst {'met' if worst <= TARGET_MS else 'MISSED'}")  # fmt: skip
 
 
 if __name__ == "__main__":
