@@ -1,17 +1,28 @@
 /* trialfinder site: filters, sorting and "nearest" for index.html, all in this page (no requests, no storage).
    Each study row carries its facts in data-* attributes; the form's choices are mirrored in the URL query string
    so a filtered view can be shared and reopened. The visitor's location is asked for only when they press
-   "Use my location" (or choose "Nearest to me") and is never sent anywhere or put in the URL. */
+   "Use my location" (or choose "Nearest first"); a place typed in the place box is looked up in static/places.js
+   (an offline gazetteer, loaded only when the box is used). Neither is sent anywhere or put in the URL. */
 (function () {
   "use strict";
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }
-  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "aged", "aged_unit", "scope", "sort"];
+  var FIELDS = ["q", "topic", "status", "phase", "age", "sex", "type", "country", "aged", "aged_unit", "scope", "within",
+    "sort"];
   var countEl = document.getElementById("count");
   var noneEl = document.getElementById("none");
   var geoNote = document.getElementById("geo-note");
+  var moreRows = document.getElementById("more-rows");
+  var moreNote = document.getElementById("more-note");
+  var moreButton = document.getElementById("show-more");
+  var PAGE = 100;  // rows shown at once; "Show more" adds as many again
+  var limit = PAGE;
+  var lastChoices = "";
   var here = null;
+  var asking = false;
+  var placeBox = document.getElementById("f-place");
+  var firstNote = geoNote.textContent;
   var lastOrder = "";
 
   function fold(text) {
@@ -21,7 +32,7 @@
   function points(value) {
     return words(value).map(function (pair) {
       var p = pair.split(",");
-      return [parseFloat(p[0]), parseFloat(p[1])];
+      return [parseFloat(p[0]), parseFloat(p[1]), p[2] === "c"];  // "c": the city's centre, not the site's
     }).filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); });
   }
   var items = Array.prototype.map.call(list.children, function (row, index) {
@@ -31,9 +42,11 @@
       row: row, index: index, text: fold(text.join(" ")), topic: words(d.topic), status: d.status || "",
       phase: words(d.phase), age: words(d.age), sex: d.sex || "", type: d.type || "",
       country: d.country ? d.country.split("|") : [], updated: d.updated || "", start: d.start || "",
-      geo: points(d.geo), km: null, dist: row.querySelector(".dist")
+      geo: points(d.geo), km: null, dist: row.querySelector(".dist"), shown: !row.hidden
     };
   });
+
+  var order = items;  // the rows in their current page order
 
   function choices() {
     var s = {};
@@ -69,6 +82,7 @@
     if (s.sex && it.sex && it.sex !== "ALL" && it.sex !== s.sex) { return false; }
     if (s.type && it.type !== s.type) { return false; }
     if (s.country && it.country.indexOf(s.country) < 0) { return false; }
+    if (s.within && here && (it.km === null || it.km > s.within)) { return false; }
     for (var i = 0; i < s.terms.length; i++) {
       if (it.text.indexOf(s.terms[i]) < 0) { return false; }
     }
@@ -85,17 +99,18 @@
       it.km = null;
       it.geo.forEach(function (p) {
         var km = distanceKm([here.lat, here.lon], p);
-        if (it.km === null || km < it.km) { it.km = km; }
+        if (it.km === null || km < it.km) { it.km = km; it.approx = p[2]; }
       });
       it.dist.textContent = it.km === null ? " · no site location given" : " · nearest site about " +
-        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km)) + " km away";
+        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km).toLocaleString("en")) + " km from " + here.label +
+        (it.approx ? " (measured to its city's centre)" : "");
     });
   }
   function reorder(sort) {
     var key = sort === "near" && here ? "near" + here.lat + "," + here.lon : sort === "start" ? "start" : "updated";
     if (key === lastOrder) { return; }
     lastOrder = key;
-    var order = items.slice();
+    order = items.slice();
     if (key === "start") {
       order.sort(function (a, b) { return a.start === b.start ? a.index - b.index : a.start < b.start ? 1 : -1; });
     } else if (key !== "updated") {
@@ -121,35 +136,115 @@
     } catch (e) { /* some browsers refuse this on file:// pages; the filters still work */ }
   }
   function apply() {
-    var s = choices(), shown = 0;
+    var s = choices(), found = 0, i, it, ok, changed = [];
+    if (s.sort === "near" && !here) {  // nothing to measure from yet: say so, and show the order really used
+      form.elements.sort.value = s.sort = "updated";
+      if (!asking) {
+        say("Nearest first needs a place: type one above or press “Use my location”. Sorted by relevance, then update.");
+      }
+    }
+    s.within = s.within ? parseFloat(s.within) : 0;
     s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
+    var key = JSON.stringify(s);
+    if (key !== lastChoices) { limit = PAGE; lastChoices = key; }  // a new question starts at its first rows
     reorder(s.sort);
-    items.forEach(function (it) {
-      var ok = matches(s, it);
-      it.row.hidden = !ok;
-      if (ok) { shown++; }
-    });
-    countEl.textContent = shown + " of " + items.length + (items.length === 1 ? " study" : " studies");
-    noneEl.hidden = shown > 0;
+    // Decide every row first, in plain data, then touch only the rows whose visibility changes, in one batch
+    // with no layout read in between. At most `limit` rows are shown, so a change writes a few hundred attributes
+    // at worst, whatever the number of studies.
+    for (i = 0; i < order.length; i++) {
+      it = order[i];
+      ok = matches(s, it);
+      if (ok) { found++; }
+      ok = ok && found <= limit;
+      if (ok !== it.shown) { it.shown = ok; changed.push(it); }
+    }
+    for (i = 0; i < changed.length; i++) { changed[i].row.hidden = !changed[i].shown; }
+    countEl.textContent = found + " of " + items.length + (items.length === 1 ? " study" : " studies");
+    noneEl.hidden = found > 0;
+    moreRows.hidden = found <= limit;
+    if (found > limit) {
+      var next = Math.min(PAGE, found - limit);
+      moreNote.textContent = "Showing the first " + limit + " of " + found + ".";
+      moreButton.textContent = "Show " + next + " more";
+    }
     if (otherEl) { otherEl.hidden = s.scope === "all"; }
     writeUrl(s);
   }
+  function say(text) { geoNote.textContent = text; }
+  function measureFrom(point, note) {
+    here = point;
+    measure();
+    form.elements.sort.value = "near";
+    say(note);
+    apply();
+  }
   function locate() {
     if (!navigator.geolocation) {
-      geoNote.textContent = "This browser cannot share a location, so the list keeps its order.";
+      say("This browser cannot share a location, so the list is sorted by relevance, then update. Type a place instead.");
+      apply();
       return;
     }
-    geoNote.textContent = "Asking this browser for your location…";
+    asking = true;
+    say("Asking this browser for your location… Sorted by relevance, then update until it answers.");
     navigator.geolocation.getCurrentPosition(function (position) {
-      here = { lat: position.coords.latitude, lon: position.coords.longitude };
-      measure();
-      form.elements.sort.value = "near";
-      geoNote.textContent = "Sorted by the nearest site to you. Your location stays in this browser.";
-      apply();
+      asking = false;
+      measureFrom({ lat: position.coords.latitude, lon: position.coords.longitude, label: "you" },
+        "Sorted by the nearest site to you. Your location stays in this browser.");
     }, function () {
-      geoNote.textContent = "Your location is not available, so the list is sorted by recently updated.";
+      asking = false;
+      here = null;
+      if (form.elements.sort.value === "near") { form.elements.sort.value = "updated"; }
+      say("Your location is not available (refused or unknown), so the list is sorted by relevance, then update. " +
+        "Type a place instead.");
       apply();
     }, { maximumAge: 600000, timeout: 20000 });
+  }
+  function withPlaces(done) {
+    if (window.trialfinderPlaces) { done(window.trialfinderPlaces); return; }
+    var script = document.createElement("script");  // a script, not a request for JSON: works from file:// too
+    script.src = "static/places.js";
+    script.onload = function () { done(window.trialfinderPlaces); };
+    script.onerror = function () { say("The list of places could not be loaded."); };
+    document.head.appendChild(script);
+  }
+  function findPlace() {
+    var typed = placeBox.value.trim();
+    if (!typed) { say("Type a city or a country first."); placeBox.focus(); return; }
+    say("Looking up “" + typed + "”…");
+    withPlaces(function (places) {
+      var parts = typed.split(","), city = fold(parts[0]).trim(), wanted = null, code, i, line;
+      var codes = {};
+      Object.keys(places.countries).forEach(function (c) { codes[fold(places.countries[c])] = c; });
+      if (parts.length > 1) { wanted = codes[fold(parts.slice(1).join(",")).trim()] || null; }
+      var lines = places.cities.split("\n");
+      for (i = 0; i < lines.length; i++) {  // biggest cities first, so "Paris" is the French one
+        line = lines[i].split("\t");
+        if (fold(line[0]) === city && (!wanted || line[1] === wanted)) {
+          measureFrom({ lat: parseFloat(line[2]), lon: parseFloat(line[3]),
+            label: line[0] + ", " + places.countries[line[1]] },
+          "Sorted by distance from " + line[0] + ", " + places.countries[line[1]] + " (its centre). " +
+            "The place you typed stays in this browser.");
+          return;
+        }
+      }
+      code = codes[fold(typed)];
+      if (code) {
+        var select = form.elements.country, name = fold(places.countries[code]);
+        for (i = 0; i < select.options.length; i++) {
+          if (select.options[i].value && fold(select.options[i].value) === name) {
+            select.value = select.options[i].value;
+            say("Showing studies with a site in " + select.value + ". Type a city there to measure distances.");
+            apply();
+            return;
+          }
+        }
+        say("No study here has a site in " + places.countries[code] + ".");
+        return;
+      }
+      say("“" + typed + "” is not in this page's list of places (cities of 15,000 people or more). " +
+        "Try the nearest bigger city, or a country. The list keeps its order.");
+      apply();
+    });
   }
 
   var params = new URLSearchParams(location.search);
@@ -164,9 +259,6 @@
       field.value = value;
     }
   });
-  if (form.elements.sort.value === "near") {
-    geoNote.textContent = "To sort nearest first, press “Use my location”.";
-  }
   var more = document.getElementById("more");
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
   if (!narrow || FIELDS.slice(1, -1).some(function (name) {  // a list filter is set
@@ -174,13 +266,41 @@
   })) { more.open = true; }
   form.hidden = false;
   document.getElementById("nojs").hidden = true;
-  form.addEventListener("input", apply);
+  form.addEventListener("input", function (event) {  // search words and age as typed; the selects come by "change"
+    if (event.target === form.elements.q || event.target === form.elements.aged) { apply(); }
+  });
   form.addEventListener("change", function (event) {
-    if (event.target.name === "sort" && event.target.value === "near" && !here) { locate(); }
+    if (event.target === placeBox) { return; }
+    if (event.target.name === "within" && event.target.value && !here) {
+      say("A distance limit needs a place: type one above or press “Use my location”.");
+    }
+    if (event.target.name === "sort" && event.target.value === "near" && !here) {
+      if (placeBox.value.trim()) { findPlace(); } else { locate(); }
+    }
     apply();
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
-  form.addEventListener("reset", function () { setTimeout(apply, 0); });
+  form.addEventListener("reset", function () {
+    here = null;
+    items.forEach(function (it) { it.km = null; it.dist.textContent = ""; });
+    say(firstNote);
+    setTimeout(apply, 0);
+  });
   document.getElementById("locate").addEventListener("click", locate);
+  document.getElementById("find-place").addEventListener("click", findPlace);
+  placeBox.addEventListener("focus", function () { withPlaces(function () {}); }, { once: true });  // load early
+  placeBox.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); findPlace(); }
+  });
+  moreButton.addEventListener("click", function () {
+    var first = null;
+    limit += PAGE;
+    apply();
+    for (var i = 0, seen = 0; i < order.length && !first; i++) {  // focus the first newly shown study
+      if (order[i].shown && ++seen === limit - PAGE + 1) { first = order[i].row.querySelector("a"); }
+    }
+    if (first) { first.focus(); }
+  });
   apply();
+  if (window.performance && performance.mark) { performance.mark("filters-ready"); }  // for benchmarks/
 }());

@@ -61,7 +61,8 @@ def test_only_open_sites_count_for_where_countries_and_nearest(world: tuple[Proj
     _, site = world
     data = rows(site)
     assert data[PARIS_NO_GEO]["data-country"] == "France|United States"  # the withdrawn Lyon site does not count
-    assert data[PARIS_NO_GEO]["data-geo"] == "42.36,-71.06"  # Paris is open but has no coordinates; Lyon is shut
+    # Paris is open but has no coordinates: its city centre from the gazetteer, marked ",c"; Lyon is shut
+    assert data[PARIS_NO_GEO]["data-geo"] == "48.85,2.35,c 42.36,-71.06"
     assert data[WITHDRAWN_FR]["data-country"] == "Spain"  # its only French site is withdrawn
     assert data[STOPPED]["data-country"] == "" and "data-geo" not in data[STOPPED]  # a stopped study: none open
     index = Page((site / "index.html").read_text(encoding="utf-8")).plain

@@ -199,7 +199,7 @@ def test_a_refused_location_keeps_the_list_and_says_so(page: Any, base_url: str)
     page.get_by_role("button", name="Use my location").click()  # no permission granted in this context
     note = page.locator("#geo-note")
     note.filter(has_text="not available").wait_for()
-    assert "sorted by recently updated" in note.inner_text()
+    assert "sorted by relevance, then update" in note.inner_text()
     assert visible_links(page) == first and "sort=near" not in page.url
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine
 from trialfinder.config import Config
 from trialfinder.db import connection_of
 from trialfinder.resources import templates_dir
+from trialfinder.site import places
 from trialfinder.site.feeds import write_feeds
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
@@ -79,6 +80,7 @@ def render_site(
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
+        _write(staging / "static" / places.PLACES_FILE, places.places_js())
         files = _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

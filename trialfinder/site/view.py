@@ -21,6 +21,7 @@ from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
+from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.relevance import study_relevance
 from trialfinder.templating import human_date
@@ -265,7 +266,9 @@ def filter_options(config: Config, studies: Iterable[dict[str, Any]]) -> dict[st
         "country": [("", "Any country"), *((c, c) for c in countries)],
         "scope": [("", "The most relevant"), ("all", f"All, also {config.relevance.other_label}")],
         "sort": [("updated", "Relevance, then update"), ("start", "Start date (newest first)"),
-                 ("near", "Nearest to me")],
+                 ("near", "Nearest first")],
+        "within": [("", "Any distance"), ("100", "Within 100 km"), ("300", "Within 300 km"),
+                   ("1000", "Within 1,000 km")],
     }  # fmt: skip
 
 
@@ -292,6 +295,15 @@ def _tested(row: Any, interventions: Sequence[dict[str, Any]]) -> str:
     return "No study treatment (observes patients)" if row.study_type == "OBSERVATIONAL" else "Not given"
 
 
+def _geo(site: Any) -> str:
+    """One site's point for data-geo: "lat,lon"; a site without coordinates gets its city's centre from the
+    gazetteer, marked "lat,lon,c" (city-level); "" when its city is not known either."""
+    if site.lat is not None and site.lon is not None:
+        return f"{site.lat:.2f},{site.lon:.2f}"
+    centre = places.city_centre(site.city, site.country)
+    return f"{centre[0]:.2f},{centre[1]:.2f},c" if centre else ""
+
+
 def _site(site: Any, study_status: str | None) -> dict[str, Any]:
     place = ", ".join(part for part in (site.city, site.state, site.country) if part)
     state = sites_mod.site_state(site.status, study_status)
@@ -302,7 +314,7 @@ def _site(site: Any, study_status: str | None) -> dict[str, Any]:
         "country": site.country or "",
         "state": state,
         "status": sites_mod.site_note(site.status, state, words),
-        "geo": f"{site.lat:.2f},{site.lon:.2f}" if site.lat is not None and site.lon is not None else "",
+        "geo": _geo(site),
         "contacts": [sites_mod.contact_view(c) for c in site.contacts or [] if isinstance(c, dict)],
     }
 
