@@ -237,7 +237,8 @@ def test_hostile_record_text_shows_as_text_and_runs_nothing(page: Any, base_url:
 
 
 @pytest.mark.parametrize("path", ["index.html", "study/NCT06056297.html", f"study/{XSS_ID}.html", "changes.html",
-                                  "glossary.html", "about/index.html", "about/treatment.html"])
+                                  "glossary.html", "about/index.html", "about/treatment.html",
+                                  "handout/NCT06056297.html"])
 def test_no_axe_violations_wcag21_a_aa(page: Any, base_url: str, path: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 

@@ -1,9 +1,10 @@
 """`trialfinder render`: the static patient site, read from the database only.
 
 Writes `index.html` (every study, with client-side filters that work on the data-* attributes of each row),
-`study/<NCT id>.html` (one page per study), `changes.html` (recent change events), `glossary.html` (plain
-definitions; every term on every page links there), `about/<name>.html` (the content folder's pages, about.py),
-the Atom feeds (`feeds.write_feeds`) and `static/site.css` + `static/site.js`. No CDN, fonts or external
+`study/<NCT id>.html` (one page per study), `handout/<NCT id>.html` (its print-out for the doctor, handout.py),
+`changes.html` (recent change events), `glossary.html` (plain definitions; every term on every page links
+there), `about/<name>.html` (the content folder's pages, about.py), the Atom feeds (`feeds.write_feeds`) and
+`static/site.css` + `static/site.js`. No CDN, fonts or external
 scripts: the folder works from any static host and from file://.
 
 The whole site is first rendered into a temporary sibling folder; only when every page rendered are the files
@@ -32,11 +33,13 @@ from trialfinder.glossary import link_terms
 from trialfinder.resources import templates_dir
 from trialfinder.site.about import AboutPage, load_about_pages
 from trialfinder.site.feeds import write_feeds
+from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
-_OUR_PAGES = {"study": re.compile(r"NCT\d{8}\.html"), "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html")}
+_STUDY_PAGE = re.compile(r"NCT\d{8}\.html")
+_OUR_PAGES = {"study": _STUDY_PAGE, "handout": _STUDY_PAGE, "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html")}
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,18 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     for item in about:
         _write(folder / "about" / f"{item.name}.html",
                link_terms(about_template.render(**inner, page="about", about=item, pages=about), "../"))
-    study_template = env.get_template("study.html")
+    study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
     (folder / "study").mkdir()
+    (folder / "handout").mkdir()
     for study in view.studies:
         _write(folder / "study" / f"{study['nct_id']}.html",
                link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
-    return len(pages) + len(about) + len(view.studies)
+        shown, more = sites_for_handout(study["sites"])
+        qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
+        _write(folder / "handout" / f"{study['nct_id']}.html",
+               link_terms(handout_template.render(**inner, page="handout", study=study, qr=qr, shown_sites=shown,
+                                                  more_sites=more, questions=QUESTIONS), "../"))  # fmt: skip
+    return len(pages) + len(about) + 2 * len(view.studies)
 
 
 def _write(path: Path, text: str) -> None:

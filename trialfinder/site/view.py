@@ -155,6 +155,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "title": wording.display_title(row.brief_title, row.nct_id),
         "official_title": row.official_title,
         "acronym": row.acronym,
+        "other_ids": _other_ids(protocol),
         "href": f"study/{row.nct_id}.html",
         "status": wording.status_words(row.overall_status),
         "status_since": _status_since(events, row),
@@ -300,6 +301,14 @@ def _contact(contact: dict[str, Any]) -> dict[str, Any]:
         "phone": phone + (f" ext. {ext}" if ext else ""),
         "tel": "tel:" + re.sub(r"[^0-9+]", "", phone) if _PHONE.fullmatch(phone) else "",
     }
+
+
+def _other_ids(protocol: dict[str, Any]) -> list[str]:
+    """The sponsor's own id and any secondary ids (e.g. an EU CT number), as the record gives them."""
+    ident = _modules(protocol, "identificationModule")
+    found = [(ident.get("orgStudyIdInfo") or {}).get("id")]
+    found += [i.get("id") for i in ident.get("secondaryIdInfos") or [] if isinstance(i, dict)]
+    return [str(i) for i in dict.fromkeys(found) if i]
 
 
 def _enrollment(count: int | None, kind: str | None) -> str:
