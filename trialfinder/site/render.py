@@ -2,6 +2,7 @@
 
 Writes `index.html` (every study, with client-side filters that work on the data-* attributes of each row),
 `study/<NCT id>.html` (one page per study), `handout/<NCT id>.html` (its print-out for the doctor, handout.py),
+`calendar/*.ics` (each study's dates and all listed studies' in followed.ics, calendar.py),
 `changes.html` (recent change events), `glossary.html` (plain definitions; every term on every page links
 there), `about/<name>.html` (the content folder's pages, about.py), the Atom feeds (`feeds.write_feeds`) and
 `static/site.css` + `static/site.js`. No CDN, fonts or external
@@ -32,6 +33,7 @@ from trialfinder.db import connection_of
 from trialfinder.glossary import link_terms
 from trialfinder.resources import templates_dir
 from trialfinder.site.about import AboutPage, load_about_pages
+from trialfinder.site.calendar import write_calendars
 from trialfinder.site.feeds import write_feeds
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.view import Download, SiteView, build_site_view
@@ -39,7 +41,8 @@ from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
 _STUDY_PAGE = re.compile(r"NCT\d{8}\.html")
-_OUR_PAGES = {"study": _STUDY_PAGE, "handout": _STUDY_PAGE, "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html")}
+_OUR_PAGES = {"study": _STUDY_PAGE, "handout": _STUDY_PAGE, "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html"),
+              "calendar": re.compile(r"NCT\d{8}\.ics")}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ def render_site(
             if feeds:
                 write_feeds(config, conn, staging)
         pages = write_pages(make_environment(), staging, view, about)
+        write_calendars(staging, view.studies, view.listed, config.site.title)
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)

@@ -181,6 +181,10 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "sponsor": row.sponsor or "Not given",
         "enrollment": _enrollment(row.enrollment, row.enrollment_type),
         "dates": _dates(row),
+        "date_values": {"start": (row.start_date, row.start_date_type),  # for the .ics (site/calendar.py)
+                        "primary_completion": (row.primary_completion_date, row.primary_completion_date_type),
+                        "completion": (row.completion_date, row.completion_date_type),
+                        "results_posted": (row.results_first_posted, "ACTUAL")},
         "updated": row.last_update_posted,
         "updated_words": human_date(row.last_update_posted),
         "start_sort": row.start_date_sort.isoformat() if row.start_date_sort else "",
