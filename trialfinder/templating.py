@@ -72,6 +72,7 @@ FILTERS = {
     "history_url": wording.history_url,
     "field_words": wording.field_words,
     "terms_in": glossary.terms_in,
+    "reading_note": wording.reading_note,
 }
 
 

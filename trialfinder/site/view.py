@@ -178,6 +178,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "healthy_volunteers": {True: "Yes", False: "No"}.get(row.healthy_volunteers, "Not given"),
         "criteria": row.eligibility_criteria,
         "summary": row.brief_summary,
+        "description": _modules(protocol, "descriptionModule").get("detailedDescription") or "",
         "sponsor": row.sponsor or "Not given",
         "enrollment": _enrollment(row.enrollment, row.enrollment_type),
         "dates": _dates(row),
