@@ -25,8 +25,11 @@ QUESTIONS = (
 
 
 def qr_svg(url: str, title: str) -> Markup:
-    """An inline SVG QR code for `url` (segno, error correction M), titled for screen readers."""
-    svg = segno.make(url, error="m").svg_inline(scale=3, border=2, title=title, dark="#000", light="#fff")
+    """An inline SVG QR code for `url` (segno, error correction M), titled for screen readers.
+
+    The mask is fixed: letting segno score all eight took 3 times as long (16.6 ms against 5.6 ms a code, measured
+    on the shared 2-core machine), i.e. a minute more for 5,000 studies; any mask gives a valid, scannable code."""
+    svg = segno.make(url, error="m", mask=0).svg_inline(scale=3, border=2, title=title, dark="#000", light="#fff")
     # segno writes the SVG itself from our own URL and escapes the title: no record text is put in as markup
     return Markup(svg)  # noqa: S704
 
