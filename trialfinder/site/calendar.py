@@ -43,37 +43,31 @@ def study_events(study: dict[str, Any]) -> list[Event]:
     return sorted(events, key=lambda e: e.decoded("dtstart"))
 
 
-def study_calendar(study: dict[str, Any]) -> bytes:
-    """The .ics of one study."""
-    return _calendar(f"{study['nct_id']}: study dates", study_events(study))
-
-
-def followed_calendar(studies: Iterable[dict[str, Any]], site_title: str) -> bytes:
-    """The .ics of every followed study's dates."""
-    return _calendar(f"{site_title}: study dates", [e for study in studies for e in study_events(study)])
-
-
 def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Iterable[dict[str, Any]],
                     site_title: str) -> int:  # fmt: skip
-    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`; returns the file count."""
+    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`; returns the file count.
+    Each event is serialised once and put in both files (icalendar's line folding is most of the time)."""
     (folder / "calendar").mkdir(exist_ok=True)
-    count = 0
+    serialised: dict[str, list[bytes]] = {}
     for study in studies:
-        (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(study_calendar(study))
-        count += 1
-    (folder / "calendar" / FOLLOWED).write_bytes(followed_calendar(listed, site_title))
-    return count + 1
+        serialised[study["nct_id"]] = blocks = [e.to_ical() for e in study_events(study)]
+        (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(_calendar(f"{study['nct_id']}: study dates",
+                                                                               blocks))
+    followed = [b for study in listed for b in serialised.get(study["nct_id"])
+                or [e.to_ical() for e in study_events(study)]]  # fmt: skip
+    (folder / "calendar" / FOLLOWED).write_bytes(_calendar(f"{site_title}: study dates", followed))
+    return len(serialised) + 1
 
 
-def _calendar(name: str, events: list[Event]) -> bytes:
+def _calendar(name: str, events: list[bytes]) -> bytes:
+    """A VCALENDAR (icalendar) around already serialised VEVENTs."""
     cal = Calendar()
     cal.add("prodid", "-//trialfinder//study dates//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
-    for event in events:
-        cal.add_component(event)
-    return cal.to_ical()
+    head, end, rest = cal.to_ical().rpartition(b"END:VCALENDAR")
+    return head + b"".join(events) + end + rest
 
 
 def _event(study: dict[str, Any], kind: str, words: str, value: str | dt.date) -> Event:
