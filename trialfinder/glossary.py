@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 
-from markupsafe import Markup
-
 GLOSSARY_PAGE = "glossary.html"
 # elements whose text cannot hold a link (or is no text on the page); glossary.html holds its terms in <dfn>
 _SKIP = {"a", "head", "title", "script", "style", "option", "select", "textarea", "button", "label", "summary", "dfn"}
@@ -71,6 +69,7 @@ def link_terms(html: str, root: str = "") -> str:
     pattern = _pattern()[0]
     skip: list[str] = []  # the open elements (of _SKIP) we are inside
     out: list[str] = []
+    links: dict[str, str] = {}  # matched text -> its link, made once per page
     for part in _TAG.split(html):
         if part.startswith("<"):
             tag = _TAG_NAME.match(part)
@@ -86,11 +85,11 @@ def link_terms(html: str, root: str = "") -> str:
         elif skip or not part:
             out.append(part)
         else:
-            out.append(pattern.sub(lambda m: _link(m.group(0), root), part))
+            out.append(pattern.sub(lambda m: links.get(m.group(0)) or links.setdefault(m.group(0), _link(m, root)),
+                                   part))
     return "".join(out)
 
 
-def _link(text: str, root: str) -> str:
-    term = term_for(text)
-    # the matched text is letters, spaces and hyphens only, so escaping it again changes nothing
-    return str(Markup('<a class="term" href="{}{}#{}">{}</a>').format(root, GLOSSARY_PAGE, term.id, text))
+def _link(match: re.Match[str], root: str) -> str:
+    # the matched text is letters, spaces and hyphens of already escaped HTML; root and ids are our own
+    return f'<a class="term" href="{root}{GLOSSARY_PAGE}#{term_for(match.group(0)).id}">{match.group(0)}</a>'

@@ -83,7 +83,7 @@ def _event(study: dict[str, Any], kind: str, words: str, value: str | dt.date) -
     stamp = _day(study.get("updated") or "") or dt.date(2000, 1, 1)
     event.add("dtstamp", dt.datetime(stamp.year, stamp.month, stamp.day, tzinfo=dt.UTC))
     note = " ClinicalTrials.gov gives only the month; the 1st is used." if month_only else ""
-    event.add("description", f"{study['title']}.{note} Official record: {study['url']}")
+    event.add("description", f"Official record: {study['url']}.{note}")
     event.add("url", study["url"])
     event.add("transp", "TRANSPARENT")
     return event
