@@ -85,6 +85,7 @@ class SiteConfig:
     out_dir: str = "site"
     public_url: str = ""
     title: str = "WHIM syndrome & CXCR4 trial finder"
+    content_dir: str = ""
 
     def __post_init__(self) -> None:
         from trialfinder.addresses import has_control

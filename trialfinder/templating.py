@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from trialfinder import wording
+from trialfinder import glossary, wording
 from trialfinder.resources import templates_dir
 
 
@@ -71,6 +71,8 @@ FILTERS = {
     "study_url": wording.study_url,
     "history_url": wording.history_url,
     "field_words": wording.field_words,
+    "terms_in": glossary.terms_in,
+    "reading_note": wording.reading_note,
 }
 
 
@@ -88,4 +90,5 @@ def make_environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
+    env.globals.update(glossary_terms=glossary.terms(), glossary_by_code=glossary.by_code)
     return env

@@ -352,3 +352,16 @@ def short_title(brief_title: str | None, nct_id: str) -> str:
         return title
     cut = title[: SHORT_TITLE_CHARS - 1].rsplit(" ", 1)[0]
     return cut.rstrip(",;:-") + "…"
+
+
+READING_WPM = 200  # a plain reading speed; record text is slower going, so the note says "about"
+LONG_TEXT_WORDS = 120
+
+
+def reading_note(text: str | None) -> str:
+    """'' for short text; else 'technical text, about 3 minutes to read' (from its word count)."""
+    words = len((text or "").split())
+    if words < LONG_TEXT_WORDS:
+        return ""
+    minutes = max(1, round(words / READING_WPM))
+    return f"technical text, about {minutes} minute{'s' if minutes != 1 else ''} to read"

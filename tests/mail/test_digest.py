@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tests.conftest import Project
 from tests.history.test_events import stored_events
 from tests.scenario import EXPECTED, NEW_STUDY, SENTENCES, run_scenario
+from trialfinder import glossary
 from trialfinder.config import load_config
 from trialfinder.history.events import EventFilter, load_events
 from trialfinder.mail.digest import digest_context, render_digest
@@ -76,7 +77,7 @@ def test_empty_window_says_so(project: Project) -> None:
         assert "No changes between " in out and " and " in out
         assert "Changes between" in out  # the header is still there: window, searches, data time
     text = project.cli("digest", "--since", "last-run").stdout
-    assert text.count("\n") < 12
+    assert text.count("\n") < 16  # the header, the message and the one glossary word it uses (UTC)
 
 
 def test_filters_by_search_status_and_country(project: Project) -> None:
@@ -191,3 +192,16 @@ def test_markdown_and_text_digests_keep_record_text_inert(project: Project) -> N
     assert "&lt;script&gt;" in as_html
     text = project.cli("digest", "--since", "last-run").stdout
     assert f"New site: {XSS}, Paris, France" in text  # plain text is shown as written
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_digest_defines_the_glossary_words_it_uses(project: Project, fmt: str) -> None:
+    run_scenario(project)
+    context = _golden_context(project)
+    context["groups"][0]["studies"][0]["title"] = "A Phase 2, Randomized, Placebo-Controlled Study"
+    rendered = render_digest(context, fmt)
+    words = rendered.split("Words used above" if fmt != "text" else "WORDS USED ABOVE")[1].replace("&#39;", "'")
+    for term_id in ("phase-2", "randomized", "placebo", "utc"):
+        term = next(t for t in glossary.terms() if t.id == term_id)
+        assert term.definition in words
+    assert "double-blind" not in words.lower()  # only the words the digest uses

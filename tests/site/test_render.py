@@ -196,7 +196,7 @@ def test_downloads_section_only_when_there_are_downloads(project: Project, site:
 def test_render_command_and_its_one_line_errors(project: Project) -> None:
     project.cli("sync")
     result = project.cli("render")
-    assert result.stderr.startswith("rendered 8 studies: 10 pages, 18 files in ")
+    assert result.stderr.startswith("rendered 8 studies: 25 pages, 42 files in ")
     assert (project.path / "site" / "index.html").is_file()
     other = project.path / "elsewhere"
     project.cli("render", "-o", str(other))

@@ -237,7 +237,9 @@ def test_hostile_record_text_shows_as_text_and_runs_nothing(page: Any, base_url:
     assert dialogs == []
 
 
-@pytest.mark.parametrize("path", ["index.html", "study/NCT06056297.html", f"study/{XSS_ID}.html", "changes.html"])
+@pytest.mark.parametrize("path", ["index.html", "study/NCT06056297.html", f"study/{XSS_ID}.html", "changes.html",
+                                  "glossary.html", "about/index.html", "about/treatment.html",
+                                  "handout/NCT06056297.html"])
 def test_no_axe_violations_wcag21_a_aa(page: Any, base_url: str, path: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -331,3 +333,20 @@ def test_screenshots_at_phone_and_desktop_width(browser: Any, base_url: str, tmp
         for shot in taken:
             shutil.copyfile(shot, folder / shot.name)
     assert all(shot.stat().st_size > 5000 for shot in taken)
+
+
+def test_glossary_words_and_about_pages_from_a_file_url_without_javascript(browser: Any, site: Path) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto((site / "study" / "NCT06056297.html").as_uri())
+        page.locator("#main a.term", has_text="placebo").first.focus()
+        page.keyboard.press("Enter")  # a plain link: keyboard, touch and screen readers all reach it
+        page.wait_for_url((site / "glossary.html").as_uri() + "#placebo")
+        assert "dummy treatment" in page.locator("#placebo").inner_text()
+        page.get_by_role("link", name="About WHIM and trials").click()
+        assert page.url == (site / "about" / "index.html").as_uri()
+        page.get_by_role("link", name="Where treatment stands").first.click()
+        assert "April 2024" in page.locator("#main").inner_text()
+    finally:
+        context.close()

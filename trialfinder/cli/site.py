@@ -14,12 +14,14 @@ from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
               help="Folder to write the site into  [default: [site] out_dir]")
 @click.pass_context
 def render_command(ctx: click.Context, output_dir: Path | None) -> None:
-    """Write the static site: index.html (every study, with filters), study/<NCT id>.html, changes.html, the Atom
-    feeds, the CSV downloads in exports/ (with the data dictionary) and the CSS/JS it needs. No external fonts
-    or scripts: publish the folder on any static host, or open index.html from disk. Reads only the database; a
-    failure leaves the previous site as it was.
+    """Write the static site: index.html (every study, with filters), study/<NCT id>.html, changes.html,
+    glossary.html, about/*.html (the [site] content_dir pages), the Atom feeds, the CSV downloads in exports/
+    (with the data dictionary) and the CSS/JS it needs. No external fonts or scripts: publish the folder on any
+    static host, or open index.html from disk. Reads only the database; a failure leaves the previous site as it
+    was.
     """
     from trialfinder.export.site_files import write_site_exports
+    from trialfinder.site.about import ContentError
     from trialfinder.site.render import render_site
     from trialfinder.site.view import SITE_DOWNLOADS
 
@@ -30,6 +32,8 @@ def render_command(ctx: click.Context, output_dir: Path | None) -> None:
     try:
         write_site_exports(app.config, app.engine, out_dir)
         result = render_site(app.config, app.engine, out_dir, downloads=SITE_DOWNLOADS)
+    except ContentError as exc:
+        fail(f"cannot render the site: {exc}", EXIT_USAGE)
     except OSError as exc:
         fail(f"cannot write the site to {out_dir}: {exc}", EXIT_FAILED)
     if not ctx.meta.get("quiet"):

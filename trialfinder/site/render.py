@@ -1,14 +1,17 @@
 """`trialfinder render`: the static patient site, read from the database only.
 
 Writes `index.html` (every study, with client-side filters that work on the data-* attributes of each row),
-`study/<NCT id>.html` (one page per study), `changes.html` (recent change events), the Atom feeds
-(`feeds.write_feeds`) and `static/site.css` + `static/site.js`. No CDN, fonts or external scripts: the folder works
-from any static host and from file://.
+`study/<NCT id>.html` (one page per study), `handout/<NCT id>.html` (its print-out for the doctor, handout.py),
+`calendar/*.ics` (each study's dates and all listed studies' in followed.ics, calendar.py),
+`changes.html` (recent change events), `glossary.html` (plain definitions; every term on every page links
+there), `about/<name>.html` (the content folder's pages, about.py), the Atom feeds (`feeds.write_feeds`) and
+`static/site.css` + `static/site.js`. No CDN, fonts or external
+scripts: the folder works from any static host and from file://.
 
 The whole site is first rendered into a temporary sibling folder; only when every page rendered are the files
 moved into place (each by an atomic rename, `index.html` last), then study pages of studies no longer in the
-database are deleted. A failure while rendering leaves the previous site exactly as it was. Files that other
-steps put into the folder (e.g. exports/) are left alone.
+database, and about pages no longer in the content folder, are deleted. A failure while rendering leaves the
+previous site exactly as it was. Files that other steps put into the folder (e.g. exports/) are left alone.
 """
 
 from __future__ import annotations
@@ -27,14 +30,20 @@ from sqlalchemy import Connection, Engine
 
 from trialfinder.config import Config
 from trialfinder.db import connection_of
+from trialfinder.glossary import link_terms
 from trialfinder.resources import templates_dir
 from trialfinder.site import places
+from trialfinder.site.about import AboutPage, load_about_pages
+from trialfinder.site.calendar import write_calendars
 from trialfinder.site.feeds import write_feeds
+from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
 _STUDY_PAGE = re.compile(r"NCT\d{8}\.html")
+_OUR_PAGES = {"study": _STUDY_PAGE, "handout": _STUDY_PAGE, "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html"),
+              "calendar": re.compile(r"NCT\d{8}\.ics")}
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,13 @@ def render_site(
     # next to where the files really go (through any symlink), so every move is a rename on one file system
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.resolve().parent))
     try:
+        about = load_about_pages(config)
         with connection_of(source) as conn:
             view = build_site_view(config, conn, downloads)
             if feeds:
                 write_feeds(config, conn, staging)
-        pages = write_pages(make_environment(), staging, view)
+        pages = write_pages(make_environment(), staging, view, about)
+        write_calendars(staging, view.studies, view.listed, config.site.title)
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
@@ -87,24 +98,39 @@ def render_site(
     return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started)
 
 
-def write_pages(env: Environment, folder: Path, view: SiteView) -> int:
-    """Write the index, changes and one page per study of a finished view into `folder`; returns the page count."""
-    top = {**view.facts, "root": ""}
+def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = ()) -> int:
+    """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
+    every glossary term in their text links to its definition. Returns the page count."""
+    top = {**view.facts, "root": "", "about_pages": bool(about)}
     pages = {
         "index.html": env.get_template("index.html").render(
             **top, page="index", studies=view.listed, removed=view.removed, total=len(view.listed),
             options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
             other=[s for s in view.listed if s["tier"] > view.shown_tiers]),
         "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes),
+        "glossary.html": env.get_template("glossary.html").render(**top, page="glossary"),
     }  # fmt: skip
     for name, text in pages.items():
-        _write(folder / name, text)
-    study_template = env.get_template("study.html")
+        _write(folder / name, link_terms(text))
+    inner = {**top, "root": "../"}
+    if about:
+        (folder / "about").mkdir()
+    about_template = env.get_template("about.html")
+    for item in about:
+        _write(folder / "about" / f"{item.name}.html",
+               link_terms(about_template.render(**inner, page="about", about=item, pages=about), "../"))
+    study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
     (folder / "study").mkdir()
+    (folder / "handout").mkdir()
     for study in view.studies:
         _write(folder / "study" / f"{study['nct_id']}.html",
-               study_template.render(**view.facts, root="../", page="study", study=study))  # fmt: skip
-    return len(pages) + len(view.studies)
+               link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
+        shown, more = sites_for_handout(study["sites"])
+        qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
+        _write(folder / "handout" / f"{study['nct_id']}.html",
+               link_terms(handout_template.render(**inner, page="handout", study=study, qr=qr, shown_sites=shown,
+                                                  more_sites=more, questions=QUESTIONS), "../"))  # fmt: skip
+    return len(pages) + len(about) + 2 * len(view.studies)
 
 
 def _write(path: Path, text: str) -> None:
@@ -113,7 +139,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
-    """Move every staged file into out_dir (index.html last), then drop study pages that were not rendered."""
+    """Move every staged file into out_dir (index.html last), then drop study and about pages not rendered."""
     staged = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     staged.sort(key=lambda rel: rel == "index.html")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,10 +147,11 @@ def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / rel, target)
-    fresh = {rel for rel in staged if rel.startswith("study/")}
-    study_dir = out_dir / "study"
-    for page in study_dir.iterdir() if study_dir.is_dir() else ():
-        if _STUDY_PAGE.fullmatch(page.name) and f"study/{page.name}" not in fresh:
-            page.unlink()
+    fresh = set(staged)
+    for folder, pattern in _OUR_PAGES.items():
+        pages_dir = out_dir / folder
+        for page in pages_dir.iterdir() if pages_dir.is_dir() else ():
+            if pattern.fullmatch(page.name) and f"{folder}/{page.name}" not in fresh:
+                page.unlink()
     return tuple(staged)
 

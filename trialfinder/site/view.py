@@ -166,6 +166,7 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "title": wording.display_title(row.brief_title, row.nct_id),
         "official_title": row.official_title,
         "acronym": row.acronym,
+        "other_ids": _other_ids(protocol),
         "href": f"study/{row.nct_id}.html",
         "status": wording.status_words(row.overall_status),
         "status_since": _status_since(events, row),
@@ -190,11 +191,16 @@ def study_view(row: Any, sites: Sequence[Any], events: Sequence[EventRow], topic
         "healthy_volunteers": {True: "Yes", False: "No"}.get(row.healthy_volunteers, "Not given"),
         "criteria": row.eligibility_criteria,
         "summary": row.brief_summary,
+        "description": _modules(protocol, "descriptionModule").get("detailedDescription") or "",
         "sponsor": row.sponsor or "Not given",
         "enrollment": _enrollment(row.enrollment, row.enrollment_type),
         "dates": _dates(row, today),
         "results_url": wording.results_url(row.nct_id) if row.results_first_posted or row.has_results else "",
         "results_posted": human_date(row.results_first_posted) if row.results_first_posted else "",
+        "date_values": {"start": (row.start_date, row.start_date_type),  # for the .ics (site/calendar.py)
+                        "primary_completion": (row.primary_completion_date, row.primary_completion_date_type),
+                        "completion": (row.completion_date, row.completion_date_type),
+                        "results_posted": (row.results_first_posted, "ACTUAL")},
         "updated": row.last_update_posted,
         "updated_words": human_date(row.last_update_posted),
         "start_sort": row.start_date_sort.isoformat() if row.start_date_sort else "",
@@ -323,6 +329,14 @@ def _months(years: float | None, *, last_month: bool = False) -> str:
     """An age limit in whole months for the page's exact-age filter ('' = no limit); a maximum given in years
     takes its whole last year ('17 Years' -> 215: a 17½-year-old is still 17)."""
     return "" if years is None else str(round(years * 12) + (11 if last_month else 0))
+
+
+def _other_ids(protocol: dict[str, Any]) -> list[str]:
+    """The sponsor's own id and any secondary ids (e.g. an EU CT number), as the record gives them."""
+    ident = _modules(protocol, "identificationModule")
+    found = [(ident.get("orgStudyIdInfo") or {}).get("id")]
+    found += [i.get("id") for i in ident.get("secondaryIdInfos") or [] if isinstance(i, dict)]
+    return [str(i) for i in dict.fromkeys(found) if i]
 
 
 def _enrollment(count: int | None, kind: str | None) -> str:

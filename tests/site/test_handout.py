@@ -1,0 +1,70 @@
+"""The handout for the doctor, printed to PDF by Debian's chromium: at most two A4 pages for the fixture world's
+largest study, with its contacts, its ids and the QR code (an inline SVG) to the official record."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project
+from tests.siteworld import build_site_world, render_world
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def site(project: Project, tmp_path: Path) -> Path:
+    build_site_world(project)
+    render_world(project, tmp_path / "site")
+    return tmp_path / "site"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_largest_study_prints_on_at_most_two_a4_pages(browser: Any, site: Path) -> None:
+    from pypdf import PdfReader
+
+    largest = max((site / "study").glob("NCT*.html"), key=lambda p: p.stat().st_size)
+    handout = site / "handout" / largest.name
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(handout.as_uri())
+        page.emulate_media(media="print")
+        qr = page.locator(".qr svg")
+        assert qr.count() == 1 and qr.is_visible() and qr.locator("path").count() >= 1
+        assert not page.locator("header.top").is_visible()  # the site's navigation stays off the paper
+        pdf = PdfReader(io.BytesIO(page.pdf(format="A4", print_background=False)))
+    finally:
+        context.close()
+    assert 1 <= len(pdf.pages) <= 2
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in pdf.pages)
+    html = handout.read_text(encoding="utf-8")
+    assert largest.stem in text and "Whom to contact" in text and "Questions to ask" in text
+    contacts = [line.split("mailto:")[1].split('"')[0] for line in html.splitlines() if "mailto:" in line]
+    assert contacts and all(email in text for email in contacts)  # every printed contact is on the paper
+    assert "data as of" in text
+
+
+def test_every_study_page_links_its_handout(site: Path) -> None:
+    for page in (site / "study").glob("NCT*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert f'href="../handout/{page.name}">Print for your doctor</a>' in html
+        assert (site / "handout" / page.name).is_file()

@@ -1,0 +1,95 @@
+"""The glossary: plain definitions of the words of trials, read from the shipped content/glossary.toml.
+
+`link_terms` puts a link to its glossary entry on every term in the text of a rendered page (not inside links,
+buttons, form controls, the <head> or scripts, where a link cannot go), so every definition is one tap or one
+Enter away, is read out as a link by screen readers and needs no JavaScript. `terms_in` lists the terms a plain
+text uses, for e-mails, which carry the definitions themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+GLOSSARY_PAGE = "glossary.html"
+# elements whose text cannot hold a link (or is no text on the page); glossary.html holds its terms in <dfn>
+_SKIP = {"a", "head", "title", "script", "style", "option", "select", "textarea", "button", "label", "summary", "dfn"}
+_TAG = re.compile(r"(<!--.*?-->|<[^>]*>)", re.S)
+_TAG_NAME = re.compile(r"<\s*(/?)\s*([a-zA-Z0-9]+)")
+_VOID = {"br", "hr", "img", "input", "link", "meta", "wbr", "source", "col", "area", "base", "embed", "track"}
+
+
+@dataclass(frozen=True)
+class Term:
+    """One glossary entry."""
+
+    id: str
+    term: str
+    match: tuple[str, ...]
+    definition: str
+    code: str = ""
+
+
+@lru_cache(maxsize=1)
+def terms() -> tuple[Term, ...]:
+    """Every entry of the shipped glossary, in its order."""
+    data = tomllib.loads(files("trialfinder.content").joinpath("glossary.toml").read_text(encoding="utf-8"))
+    return tuple(Term(t["id"], t["term"], tuple(t["match"]), t["definition"], t.get("code", "")) for t in data["term"])
+
+
+@lru_cache(maxsize=1)
+def _pattern() -> tuple[re.Pattern[str], dict[str, Term]]:
+    by_phrase = {" ".join(p.lower().split()): t for t in terms() for p in t.match}
+    phrases = sorted(by_phrase, key=len, reverse=True)
+    alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.I), by_phrase
+
+
+def term_for(phrase: str) -> Term:
+    """The entry a matched phrase belongs to."""
+    return _pattern()[1][" ".join(phrase.lower().split())]
+
+
+def by_code(code: str) -> Term | None:
+    """The entry for a ClinicalTrials.gov code (e.g. PHASE2), if the glossary has one."""
+    return next((t for t in terms() if t.code and t.code == code), None)
+
+
+def terms_in(text: str) -> list[Term]:
+    """The entries a text uses, in glossary order, each once."""
+    found = {term_for(m.group(0)).id for m in _pattern()[0].finditer(text)}
+    return [t for t in terms() if t.id in found]
+
+
+def link_terms(html: str, root: str = "") -> str:
+    """Rendered HTML with every glossary term in its text made a link to `<root>glossary.html#<id>`."""
+    pattern = _pattern()[0]
+    skip: list[str] = []  # the open elements (of _SKIP) we are inside
+    out: list[str] = []
+    links: dict[str, str] = {}  # matched text -> its link, made once per page
+    for part in _TAG.split(html):
+        if part.startswith("<"):
+            tag = _TAG_NAME.match(part)
+            if tag and not part.startswith("<!"):
+                closing, name = tag.group(1) == "/", tag.group(2).lower()
+                if name in _SKIP and name not in _VOID and not part.endswith("/>"):
+                    if closing:
+                        if name in skip:
+                            del skip[len(skip) - 1 - skip[::-1].index(name):]
+                    else:
+                        skip.append(name)
+            out.append(part)
+        elif skip or not part:
+            out.append(part)
+        else:
+            out.append(pattern.sub(lambda m: links.get(m.group(0)) or links.setdefault(m.group(0), _link(m, root)),
+                                   part))
+    return "".join(out)
+
+
+def _link(match: re.Match[str], root: str) -> str:
+    # the matched text is letters, spaces and hyphens of already escaped HTML; root and ids are our own
+    return f'<a class="term" href="{root}{GLOSSARY_PAGE}#{term_for(match.group(0)).id}">{match.group(0)}</a>'
