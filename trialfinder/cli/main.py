@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from trialfinder import __version__
-from trialfinder.cli.common import EXIT_BUSY, EXIT_FAILED, AppContext, fail
+from trialfinder.cli.common import EXIT_BUSY, EXIT_FAILED, AppContext, GuardedGroup, fail
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -25,7 +25,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="TRIALFINDER_CONFIG",
     help="config.toml to use [default: $TRIALFINDER_CONFIG, else ./config.toml if present, else built-in defaults]",
