@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 import subprocess
 import sys
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -21,7 +22,7 @@ def test_runs_of_dead_processes_are_marked_failed_and_live_ones_are_left(project
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     now = utcnow()
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         "dead": {"holder": f"{socket.gethostname()}:{child.pid}", "started_at": now},
         "live": {"holder": holder(), "started_at": now},
         "other host": {"holder": "elsewhere.example:1", "started_at": now},

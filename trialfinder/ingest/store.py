@@ -208,19 +208,21 @@ class StudyWriter:
         """Write each study of a refused page in its own savepoint, skipping (with the error) those refused."""
         log.debug("search %s: a page was refused (%s); writing its studies one by one", search_name, first_error)
         kept = _PagePlan()
-        for group, name in ((plan.fresh, "fresh"), (plan.changed, "changed"), (plan.touched, "touched")):
-            for entry in group:
-                nct_id = entry if isinstance(entry, str) else entry.nct_id
-                single = _PagePlan(rows={nct_id: plan.rows[nct_id]})
-                getattr(single, name).append(entry)
-                try:
-                    with self.conn.begin_nested():
-                        self._apply(search_name, single)
-                except (DBAPIError, StatementError) as exc:
-                    self._skip(search_name, nct_id, f"the database refused it: {first_line(exc)}")
-                    continue
-                getattr(kept, name).append(entry)
-                kept.rows[nct_id] = plan.rows[nct_id]
+        entries: dict[str, tuple[str, Normalized | str]] = {i.nct_id: ("fresh", i) for i in plan.fresh}
+        entries.update({i.nct_id: ("changed", i) for i in plan.changed})
+        entries.update({nct_id: ("touched", nct_id) for nct_id in plan.touched})
+        for nct_id, row in plan.rows.items():
+            name, entry = entries[nct_id]
+            single = _PagePlan(rows={nct_id: row})
+            getattr(single, name).append(entry)
+            try:
+                with self.conn.begin_nested():
+                    self._apply(search_name, single)
+            except (DBAPIError, StatementError) as exc:
+                self._skip(search_name, nct_id, f"the database refused it: {first_line(exc)}")
+                continue
+            getattr(kept, name).append(entry)
+            kept.rows[nct_id] = row
         return kept
 
     def _skip(self, search_name: str, nct_id: str, problem: str) -> None:
@@ -230,32 +232,28 @@ class StudyWriter:
         self.counts.skipped = len(self.skipped)
 
     def _count(self, plan: _PagePlan) -> list[Change]:
-        """Count the written studies (each unique study once per run) and list their changes."""
+        """Count the written studies (each unique study once per run) and list their changes, in page order."""
         changes: list[Change] = []
-        previous = self._previous
-        self.seen.update(item.nct_id for item in plan.fresh)
-        self.seen.update(item.nct_id for item in plan.changed)
-        self.seen.update(plan.touched)
-        for item in plan.fresh:
-            self.counts.seen += 1
-            self.counts.new += 1
-            changes.append(Change("new", item.nct_id, None, item.record, _posted(item)))
-        for item in plan.changed:
-            row = plan.rows[item.nct_id]
-            if row.last_seen != self.now:
+        fresh = {item.nct_id: item for item in plan.fresh}
+        changed = {item.nct_id: item for item in plan.changed}
+        for nct_id, row in plan.rows.items():
+            first_this_run = row is None or row.last_seen != self.now
+            self.seen.add(nct_id)
+            if first_this_run:
                 self.counts.seen += 1
-                self.counts.changed += 1
-            posted = _posted(item)
-            changes.append(Change("changed", item.nct_id, previous.pop(item.nct_id, None), item.record, posted))
+            if nct_id in fresh:
+                self.counts.new += 1
+                changes.append(Change("new", nct_id, None, fresh[nct_id].record, _posted(fresh[nct_id])))
+                continue
+            item = changed.get(nct_id)
+            posted = _posted(item) if item is not None else None
+            if item is not None:
+                self.counts.changed += first_this_run
+                changes.append(Change("changed", nct_id, self._previous.pop(nct_id, None), item.record, posted))
+            else:
+                self.counts.unchanged += first_this_run
             if row.removed_at is not None:
-                changes.append(Change("reappeared", item.nct_id, None, None, posted))
-        for nct_id in plan.touched:
-            row = plan.rows[nct_id]
-            if row.last_seen != self.now:
-                self.counts.seen += 1
-                self.counts.unchanged += 1
-            if row.removed_at is not None:
-                changes.append(Change("reappeared", nct_id, None, None, None))
+                changes.append(Change("reappeared", nct_id, None, None, posted))
         return changes
 
     def _apply(self, search_name: str, plan: _PagePlan) -> None:
