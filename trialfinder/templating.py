@@ -74,11 +74,20 @@ FILTERS = {
 }
 
 
+def printable_output(value: Any) -> Any:
+    """Jinja2's finalize: every value a template prints loses its control characters (Markup stays Markup)."""
+    if isinstance(value, Markup):
+        return Markup(wording.printable(str(value)))  # noqa: S704 - removing characters cannot make markup
+    if isinstance(value, str):
+        return wording.printable(value)
+    return value
+
+
 @lru_cache(maxsize=1)
 def make_environment() -> Environment:
     """The Environment over the shipped templates (made once, then shared: nothing changes it after this, and it
     keeps the compiled templates, so a digest run does not compile them again for every e-mail); HTML and XML
-    (Atom) templates autoescape."""
+    (Atom) templates autoescape; nothing printed keeps a control character (`printable_output`)."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
@@ -86,6 +95,7 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=printable_output,
     )
     env.filters.update(FILTERS)
     return env

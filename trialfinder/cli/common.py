@@ -12,6 +12,7 @@ from sqlalchemy import Engine, make_url
 
 from trialfinder.config import Config, ConfigError, load_config
 from trialfinder.db import open_database
+from trialfinder.wording import printable
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 log = logging.getLogger("trialfinder")
@@ -77,5 +78,5 @@ def _hide_password(url: str) -> str:
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print `trialfinder: error: <message>` on stderr (one line) and exit with `code`."""
-    click.echo(f"trialfinder: error: {' '.join(message.split())}", err=True)
+    click.echo(f"trialfinder: error: {' '.join(printable(message).split())}", err=True)
     sys.exit(code)

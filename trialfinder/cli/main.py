@@ -15,6 +15,7 @@ import click
 
 from trialfinder import __version__
 from trialfinder.cli.common import EXIT_BUSY, EXIT_FAILED, AppContext, GuardedGroup, fail
+from trialfinder.wording import printable
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -84,7 +85,7 @@ def status(ctx: click.Context) -> None:
 
     app: AppContext = ctx.obj
     with app.engine.connect() as conn:
-        click.echo(status_report(app.config, conn))
+        click.echo(printable(status_report(app.config, conn)))
 
 
 def run(argv: list[str] | None = None, **kwargs: Any) -> int:
