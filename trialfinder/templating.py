@@ -83,6 +83,14 @@ def printable_output(value: Any) -> Any:
     return value
 
 
+# The static site's Content-Security-Policy (a <meta http-equiv> on every page, deploy/README.md as a header too):
+# only this site's own script, styles and images; no inline script or style; forms submit to the site itself.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'"
+)
+
+
 @lru_cache(maxsize=1)
 def make_environment() -> Environment:
     """The Environment over the shipped templates (made once, then shared: nothing changes it after this, and it
@@ -98,4 +106,5 @@ def make_environment() -> Environment:
         finalize=printable_output,
     )
     env.filters.update(FILTERS)
+    env.globals["CONTENT_SECURITY_POLICY"] = CONTENT_SECURITY_POLICY
     return env
