@@ -86,7 +86,7 @@ class _Fault:
     kind: str
     remaining: int
     path: str
-    retry_after: int
+    retry_after: int | str
     delay_s: float
 
 
@@ -238,9 +238,10 @@ class FakeCtGov:
         with self._lock:
             self.requests.clear()
 
-    def fail_next(self, kind: str, times: int = 1, *, path: str = "/studies", retry_after: int = 1,
+    def fail_next(self, kind: str, times: int = 1, *, path: str = "/studies", retry_after: int | str = 1,
                   delay_s: float = 3.0) -> None:
-        """Answer the next ``times`` requests whose path starts with ``path`` with fault ``kind``."""
+        """Answer the next ``times`` requests whose path starts with ``path`` with fault ``kind`` (a 429's
+        ``retry_after`` is sent as given: seconds, or an HTTP-date string)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
         with self._lock:
