@@ -331,17 +331,19 @@ def _text(value: Any) -> str | None:
     return _text(str(value))
 
 
-# The range of a 64-bit signed integer column (SQLite INTEGER, PostgreSQL BIGINT); past it a number is None.
-INT_RANGE = range(-(2**63), 2**63)
+# The bounds of a 64-bit signed integer column (SQLite INTEGER, PostgreSQL BIGINT); past them a number is None.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def _int(value: Any) -> int | None:
     """An integer that fits a database column, else None (the raw JSON keeps the number as given)."""
+    if value is None or isinstance(value, bool):
+        return None
     try:
-        number = None if value is None or isinstance(value, bool) else int(value)
+        number = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if number in INT_RANGE else None
+    return number if INT_MIN <= number <= INT_MAX else None
 
 
 def _float(value: Any) -> float | None:
