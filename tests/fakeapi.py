@@ -19,7 +19,8 @@ Decisions (the real API leaves these open):
 - Requests are logged on arrival (a "delay" request before its sleep, with the status it will
   get; a "reset" request with status 0). A "delay" answer is computed on arrival.
 
-Beyond the agreed interface: ``put_many(studies)`` (bulk put, accepts a generator),
+Beyond the agreed interface: ``after_page(n, fn)`` (the data set changes between pages),
+``put_many(studies)`` (bulk put, accepts a generator),
 ``empty_last_page`` (bool), ``connections_accepted`` (int) and ``api_version`` (settable).
 """
 
@@ -85,7 +86,7 @@ class _Fault:
     kind: str
     remaining: int
     path: str
-    retry_after: int
+    retry_after: int | str
     delay_s: float
 
 
@@ -110,6 +111,8 @@ class FakeCtGov:
         self._cache: dict[str, list[bytes]] = {}
         self._cache_version = -1
         self._faults: list[_Fault] = []
+        self._page_hooks: list[tuple[int, Callable[[FakeCtGov], None]]] = []
+        self._pages_served = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -235,9 +238,10 @@ class FakeCtGov:
         with self._lock:
             self.requests.clear()
 
-    def fail_next(self, kind: str, times: int = 1, *, path: str = "/studies", retry_after: int = 1,
+    def fail_next(self, kind: str, times: int = 1, *, path: str = "/studies", retry_after: int | str = 1,
                   delay_s: float = 3.0) -> None:
-        """Answer the next ``times`` requests whose path starts with ``path`` with fault ``kind``."""
+        """Answer the next ``times`` requests whose path starts with ``path`` with fault ``kind`` (a 429's
+        ``retry_after`` is sent as given: seconds, or an HTTP-date string)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
         with self._lock:
@@ -246,6 +250,22 @@ class FakeCtGov:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._page_hooks.clear()
+
+    def after_page(self, n: int, fn: Callable[[FakeCtGov], None]) -> None:
+        """Run ``fn(self)`` once, right after the ``n``-th successful /studies answer from now: the data set moves
+        between two page requests, as ClinicalTrials.gov's does during its weekday refreshes. Page tokens hold an
+        offset, so a study removed before it makes the next page start one study later (one is never served)."""
+        with self._lock:
+            self._page_hooks.append((self._pages_served + n, fn))
+
+    def _page_served(self) -> None:
+        with self._lock:
+            self._pages_served += 1
+            due = [fn for at, fn in self._page_hooks if at == self._pages_served]
+            self._page_hooks = [(at, fn) for at, fn in self._page_hooks if at != self._pages_served]
+        for fn in due:
+            fn(self)
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -401,6 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "delay":  # the answer was computed on arrival
             fake._stopping.wait(fault.delay_s)
         self._send(resp)
+        if path == "/studies" and resp.status == 200 and fault is None:
+            fake._page_served()
 
     def _reset(self) -> None:
         self.close_connection = True

@@ -379,7 +379,7 @@ def page_response(page: list[bytes], total: int | None, next_token: str | None) 
     return Response(200, JSON_TYPE, b"".join(parts))
 
 
-def fault_response(kind: str, retry_after: int, normal: Response | None) -> Response:
+def fault_response(kind: str, retry_after: int | str, normal: Response | None) -> Response:
     """What a fault of ``kind`` sends instead of ``normal`` (needed for "truncated" and "delay")."""
     if kind == "429":
         return Response(429, TEXT_TYPE, b"Too Many Requests", (("Retry-After", str(retry_after)),))

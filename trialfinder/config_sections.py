@@ -54,6 +54,10 @@ class ApiConfig:
         """The User-Agent sent: `user_agent`, or trialfinder/<installed version> (...) when it is empty."""
         return self.user_agent or DEFAULT_USER_AGENT
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_size <= 1000:  # the API answers 0 with its default of 10 and caps at 1000
+            raise BadValue("page_size", "'api.page_size' must be between 1 and 1000")
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -73,9 +77,14 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """[sync]: how incremental runs overlap the previous one."""
+    """[sync]: how incremental runs overlap the previous one, and the removal sanity gate of full runs."""
 
     overlap_days: int = 1
+    max_removed_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_removed_share <= 1.0:
+            raise BadValue("max_removed_share", "'sync.max_removed_share' must be between 0 and 1")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,9 @@ class SyncRun(Base):
     studies_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     studies_removed: Mapped[int] = mapped_column(Integer, default=0)
     search_counts: Mapped[dict[str, Any] | None]  # {search: {"total": countTotal, "seen": n}}
+    studies_skipped: Mapped[int | None] = mapped_column(Integer)  # records that could not be stored
+    # What the next run tries again: {"skipped": [{"nct_id", "search", "field", "error"}], "unchecked": [nct_id]}
+    retry: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -232,6 +235,7 @@ class PipelineRun(Base):
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | cancelled
     steps: Mapped[list[Any]]  # [{"name", "status", "seconds", "detail"}]
+    holder: Mapped[str | None] = mapped_column(String(200))  # host:pid of the process running it
 
 
 class Subscriber(Base):
@@ -254,6 +258,7 @@ class Subscriber(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
+    confirm_sent_at: Mapped[dt.datetime | None]  # the last confirmation e-mail (one an hour per address)
     unsubscribed_at: Mapped[dt.datetime | None]
 
 

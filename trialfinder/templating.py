@@ -76,11 +76,28 @@ FILTERS = {
 }
 
 
+def printable_output(value: Any) -> Any:
+    """Jinja2's finalize: every value a template prints loses its control characters (Markup stays Markup)."""
+    if isinstance(value, Markup):
+        return Markup(wording.printable(str(value)))  # noqa: S704 - removing characters cannot make markup
+    if isinstance(value, str):
+        return wording.printable(value)
+    return value
+
+
+# The static site's Content-Security-Policy (a <meta http-equiv> on every page, deploy/README.md as a header too):
+# only this site's own script, styles and images; no inline script or style; forms submit to the site itself.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'"
+)
+
+
 @lru_cache(maxsize=1)
 def make_environment() -> Environment:
     """The Environment over the shipped templates (made once, then shared: nothing changes it after this, and it
     keeps the compiled templates, so a digest run does not compile them again for every e-mail); HTML and XML
-    (Atom) templates autoescape."""
+    (Atom) templates autoescape; nothing printed keeps a control character (`printable_output`)."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
@@ -88,7 +105,9 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=printable_output,
     )
     env.filters.update(FILTERS)
     env.globals.update(glossary_terms=glossary.terms(), glossary_by_code=glossary.by_code)
+    env.globals["CONTENT_SECURITY_POLICY"] = CONTENT_SECURITY_POLICY
     return env

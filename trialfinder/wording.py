@@ -8,6 +8,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# Control characters that text from a record may carry (NUL, backspace, ESC and terminal escape sequences, DEL, the
+# C1 controls): removed from everything shown or written (pages, feeds, digests, e-mails, CSV/JSON, the terminal),
+# never from the stored raw JSON. Tab and newline are kept; a CR goes too (a CRLF becomes LF).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters other than tab and newline (the one helper every output uses)."""
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+
+
 CTGOV_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 CTGOV_HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
 CTGOV_RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"

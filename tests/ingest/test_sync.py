@@ -147,6 +147,7 @@ def test_incremental_sync_sends_the_date_window_and_picks_up_a_change(project: P
 
 
 def test_full_reconcile_marks_removed_studies_with_the_reason(project: Project) -> None:
+    allow_removals(project, 0.5)  # 2 of a search's 8 studies go: past the default sanity gate
     project.cli("sync")
     gone, merged, survivor = project.api.nct_ids[:3]
     project.api.remove(gone)
@@ -175,6 +176,11 @@ def test_full_reconcile_marks_removed_studies_with_the_reason(project: Project) 
     with project.engine().connect() as conn:
         table = table_of(Study)
         assert conn.execute(select(table.c.removed_at).where(table.c.nct_id == gone)).scalar() is None
+
+
+def allow_removals(project: Project, share: float) -> None:
+    with project.config_path.open("a", encoding="utf-8") as out:
+        out.write(f"\n[sync]\nmax_removed_share = {share}\n")
 
 
 def test_incremental_sync_never_marks_removals(project: Project) -> None:

@@ -311,6 +311,22 @@ def test_smtp_down_while_subscribing_says_so(web: Web) -> None:
     assert len(web.smtp.handler.to("ada@example.org")) == 1
 
 
+def test_a_replayed_form_sends_one_e_mail_an_hour_with_the_same_answer(web: Web) -> None:
+    session = requests.Session()
+    form = session.get(web.url + "subscribe", timeout=10)
+    data = {"form_token": parse(form.text).hidden["form_token"], "email": "ada@example.org", "frequency": "weekly"}
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(web.url))
+    answers = {session.post(web.url + "subscribe", data=data, timeout=10, headers={"Origin": origin}).text
+               for _ in range(20)}  # fmt: skip
+    assert len(answers) == 1 and "Check your inbox" in answers.pop()
+    assert len(web.smtp.handler.to("ada@example.org")) == 1
+    table = subs.subscribers
+    with web.project.engine().begin() as conn:  # an hour later another request may send again
+        conn.execute(table.update().values(confirm_sent_at=utcnow() - subs.NOTICE_INTERVAL))
+    assert subscribe(web, "ada@example.org").status_code == 200
+    assert len(web.smtp.handler.to("ada@example.org")) == 2
+
+
 @pytest.mark.slow
 def test_serve_command_serves_site_and_subscribe_page(web: Web) -> None:
     import subprocess

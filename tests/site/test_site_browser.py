@@ -80,9 +80,18 @@ def page(browser: Any, base_url: str) -> Iterator[Any]:
     opened = context.new_page()
     requests: list[str] = []
     opened.on("request", lambda request: requests.append(request.url))
+    refused = csp_violations(opened)
     yield opened
     context.close()
     assert all(url.startswith(base_url) for url in requests), requests  # nothing is fetched from elsewhere
+    assert refused == []  # the pages' own Content-Security-Policy never blocks the pages' own script or styles
+
+
+def csp_violations(page: Any) -> list[str]:
+    """The console messages in which the browser reports a Content-Security-Policy refusal, as they come."""
+    found: list[str] = []
+    page.on("console", lambda msg: found.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return found
 
 
 def rows_in_html(site: Path) -> list[dict[str, str]]:
@@ -298,6 +307,7 @@ def test_works_from_a_file_url(browser: Any, site: Path) -> None:
     context = browser.new_context()
     try:
         page = context.new_page()
+        refused = csp_violations(page)
         page.goto((site / "index.html").as_uri() + "?status=recruiting")
         rows = rows_in_html(site)
         recruiting = [r["href"] for r in rows if r["data-status"] == "recruiting"]
@@ -311,6 +321,7 @@ def test_works_from_a_file_url(browser: Any, site: Path) -> None:
         assert page.locator(".foot").inner_text().count("ClinicalTrials.gov data as of") == 1
         page.get_by_role("link", name="← All studies").click()
         assert page.url.startswith((site / "index.html").as_uri())
+        assert refused == []
     finally:
         context.close()
 

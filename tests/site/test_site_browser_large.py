@@ -48,7 +48,8 @@ def long_word_study() -> dict[str, Any]:
     protocol["descriptionModule"]["briefSummary"] = f"{LONG} {LONG}"
     protocol["eligibilityModule"]["eligibilityCriteria"] = (  # an indented line is a Markdown code block
         f"Inclusion Criteria:\n\n* {LONG}\n* https://{LONG}.org\n\n        indented: {LONG}\n\n| {LONG} | a |\n|-|-|")
-    protocol["contactsLocationsModule"]["locations"][0].update(facility=LONG, city=LONG, country=LONG)
+    # city and country as long as their columns hold (a longer one makes the sync skip the record, issue 14)
+    protocol["contactsLocationsModule"]["locations"][0].update(facility=LONG, city=LONG[:200], country=LONG[:100])
     protocol["conditionsModule"]["keywords"] = [LONG]
     protocol["armsInterventionsModule"]["interventions"][0]["name"] = LONG
     protocol["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = LONG

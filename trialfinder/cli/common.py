@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from trialfinder.config import Config, ConfigError, load_config
 from trialfinder.db import open_database
+from trialfinder.wording import printable
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+log = logging.getLogger("trialfinder")
 
 
 @dataclass
@@ -37,14 +40,43 @@ class AppContext:
     def engine(self) -> Engine:
         """The database engine, schema upgraded to head."""
         if self._engine is None:
+            url = self.config.database.url
             try:
-                self._engine = open_database(self.config.database.url)
-            except Exception as exc:  # a bad URL or unreadable file: say so in one line
-                fail(f"cannot open the database {self.config.database.url}: {exc}", EXIT_FAILED)
+                self._engine = open_database(url)
+            except Exception as exc:  # a bad URL, a missing driver, a file that is not a database: configuration
+                code = EXIT_FAILED if any(word in str(exc) for word in ("locked", "malformed")) else EXIT_USAGE
+                fail(f"cannot open the database {_hide_password(url)}: {_first_line(exc)}", code)
         return self._engine
+
+
+class GuardedGroup(click.Group):
+    """A click group whose commands never show a traceback: an unexpected error is one line and exit 1
+    (the traceback goes to the debug log, shown with -v)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            log.debug("the command failed", exc_info=True)
+            fail(f"{_first_line(exc)} (run with -v for details)", EXIT_FAILED)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's message of a database error, else the exception's, on one line."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: it is shown as given, it has no password to hide
+        return url
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print `trialfinder: error: <message>` on stderr (one line) and exit with `code`."""
-    click.echo(f"trialfinder: error: {' '.join(message.split())}", err=True)
+    click.echo(f"trialfinder: error: {' '.join(printable(message).split())}", err=True)
     sys.exit(code)

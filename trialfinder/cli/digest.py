@@ -24,7 +24,7 @@ from trialfinder.history.events import (
     load_events,
     match_countries,
 )
-from trialfinder.mail.digest import FORMATS, NoRunYet, digest_context, parse_since, render_digest
+from trialfinder.mail.digest import FORMATS, NoRunYet, check_since, digest_context, parse_since, render_digest
 from trialfinder.models import utcnow
 from trialfinder.outfile import write_text_atomic
 from trialfinder.site.feeds import write_feeds
@@ -65,6 +65,10 @@ def digest(
     fmt = fmt.strip().lower()
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}", EXIT_USAGE)
+    try:
+        check_since(since)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
     searches = checked_searches(app.config, search_names)
     codes = checked_statuses(statuses)
     now = utcnow()

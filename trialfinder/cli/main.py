@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from trialfinder import __version__
-from trialfinder.cli.common import EXIT_BUSY, EXIT_FAILED, AppContext, fail
+from trialfinder.cli.common import EXIT_BUSY, EXIT_FAILED, AppContext, GuardedGroup, fail
+from trialfinder.wording import printable
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -25,7 +26,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="TRIALFINDER_CONFIG",
     help="config.toml to use [default: $TRIALFINDER_CONFIG, else ./config.toml if present, else built-in defaults]",
@@ -84,7 +85,7 @@ def status(ctx: click.Context) -> None:
 
     app: AppContext = ctx.obj
     with app.engine.connect() as conn:
-        click.echo(status_report(app.config, conn))
+        click.echo(printable(status_report(app.config, conn)))
 
 
 def run(argv: list[str] | None = None, **kwargs: Any) -> int:

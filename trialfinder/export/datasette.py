@@ -29,7 +29,7 @@ STORED_ONLY = {
     "completion_date_sort": "completion_date as a date for sorting.",
 }
 # Closed to every visitor: personal data and secrets (subscribers), what was sent to whom, and the ingest lock.
-PRIVATE_TABLES = ("subscribers", "deliveries", "sync_lock")
+PRIVATE_TABLES = ("subscribers", "deliveries", "leases")
 
 
 def _table_description(model: type[Base]) -> str:

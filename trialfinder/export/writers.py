@@ -23,6 +23,7 @@ from trialfinder.export.columns import LIST_SEPARATOR, NEUTRALISED_STARTS, Colum
 from trialfinder.export.rows import BATCH_ROWS, ExportRequest, iter_rows
 from trialfinder.models import last_succeeded_run, utcnow
 from trialfinder.outfile import open_atomic, write_text_atomic
+from trialfinder.wording import printable
 
 DATA_DICTIONARY = "docs/data-dictionary.md in the trialfinder repository (exports/data-dictionary.md on the site)"
 
@@ -43,7 +44,7 @@ def rfc4180_field(text: str) -> str:
 def _csv_text(value: Any) -> str:
     if value is None:
         return ""
-    text = value if type(value) is str else str(value)
+    text = printable(value if type(value) is str else str(value))
     if text.startswith(NEUTRALISED_STARTS):
         text = "'" + text
     return '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
@@ -56,6 +57,7 @@ def _csv_list(value: Any) -> str:
         text = LIST_SEPARATOR.join(value)
     except TypeError:  # an item that is not text (a number in an unusual record)
         text = LIST_SEPARATOR.join(str(item) for item in value)
+    text = printable(text)
     if text.startswith(NEUTRALISED_STARTS):
         text = "'" + text
     return '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
@@ -81,15 +83,15 @@ CSV_CELL: dict[str, Callable[[Any], str]] = {
     "boolean": lambda v: "" if v is None else ("true" if v else "false"),
     "date": _csv_text,  # a date never starts with = + - @ tab or CR; a malformed one that does is neutralised
     "datetime": lambda v: _iso(v) or "",
-    "json": lambda v: "" if v is None else rfc4180_field(str(v)),
+    "json": lambda v: "" if v is None else rfc4180_field(printable(str(v))),
 }
 JSON_VALUE: dict[str, Callable[[Any], Any]] = {
-    "text": lambda v: v,
-    "list": lambda v: [str(item) for item in v] if v is not None else [],
+    "text": lambda v: v if v is None else printable(str(v)),
+    "list": lambda v: [printable(str(item)) for item in v] if v is not None else [],
     "integer": lambda v: None if v is None else int(v),
     "number": lambda v: None if v is None else float(v),
     "boolean": lambda v: None if v is None else bool(v),
-    "date": lambda v: v,
+    "date": lambda v: v if v is None else printable(str(v)),
     "datetime": _iso,
     "json": lambda v: None if v is None else json.loads(v),
 }

@@ -6,6 +6,8 @@ JSON (truncated, or an HTML error page). Never retried: 400 and 404, whose plain
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import logging
 import queue
@@ -150,13 +152,23 @@ class ApiClient:
         self._last_request_at = time.monotonic()
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Retry-After in seconds (RFC 9110: a number of seconds or an HTTP-date), capped; None when unreadable."""
     if value is None:
         return None
     try:
-        return min(MAX_RETRY_AFTER_S, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
-        return None  # an HTTP-date: fall back to our own backoff
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None  # neither: our own backoff
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = when.timestamp() - now()
+    if seconds != seconds:  # NaN
+        return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 def _refused(status: int, path: str, body: str) -> ApiError:

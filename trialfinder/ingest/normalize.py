@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ def _age_text_in_years(value: str) -> float | None:
     if not match:
         return None
     unit = _AGE_UNITS_IN_YEARS.get(match.group(2).lower())
-    return None if unit is None else round(float(match.group(1)) * unit, 4)
+    return None if unit is None else _float(round(float(match.group(1)) * unit, 4))
 
 
 def sortable_date(value: str | None) -> dt.date | None:
@@ -322,25 +323,36 @@ def _strings(value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str | None:
+    """Text as given, except NUL (no PostgreSQL text column holds it; the raw JSON keeps it)."""
     if type(value) is str:
-        return value
+        return value.replace("\x00", "") if "\x00" in value else value
     if value is None or isinstance(value, (dict, list)):
         return None
-    return str(value)
+    return _text(str(value))
+
+
+# The bounds of a 64-bit signed integer column (SQLite INTEGER, PostgreSQL BIGINT); past them a number is None.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return None if value is None or isinstance(value, bool) else int(value)
-    except (TypeError, ValueError):
+    """An integer that fits a database column, else None (the raw JSON keeps the number as given)."""
+    if value is None or isinstance(value, bool):
         return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if INT_MIN <= number <= INT_MAX else None
 
 
 def _float(value: Any) -> float | None:
+    """A finite float, else None (NaN and infinities are neither sortable nor portable)."""
     try:
-        return None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
+        number = None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _bool(value: Any) -> bool | None:

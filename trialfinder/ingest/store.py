@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from trialfinder.ingest.bulk import insert_rows
+from trialfinder.ingest.checks import first_line, newest_valid_date, unstorable_field
 from trialfinder.ingest.normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
 from trialfinder.leases import DEFAULT_TTL_S, Lease, LeaseBusy, acquire, leases
 from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of, utcnow
@@ -26,6 +28,11 @@ versions = table_of(StudyVersion)
 locations = table_of(StudyLocation)
 searches = table_of(StudySearch)
 runs = table_of(SyncRun)
+log = logging.getLogger(__name__)
+
+
+# How many distinct stored dates, newest first, are looked at for a valid one (odd values are rare).
+NEWEST_DATE_CANDIDATES = 200
 
 
 class SyncBusy(Exception):
@@ -73,6 +80,7 @@ class Counts:
     changed: int = 0
     unchanged: int = 0
     removed: int = 0
+    skipped: int = 0
     per_search: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
 
@@ -129,8 +137,17 @@ def finish_run(engine: Engine, run_id: int, *, status: str, values: dict[str, An
 
 
 def newest_update_posted(conn: Connection) -> str | None:
-    """The newest LastUpdatePostDate among stored studies."""
-    return conn.execute(select(func.max(studies.c.last_update_posted))).scalar()
+    """The newest valid full LastUpdatePostDate among stored studies, never after tomorrow (UTC).
+
+    Partial ("2027-01"), invalid ("2099-13-45") or future dates are stored as given but never drive the
+    incremental window: one would stop every later incremental run from seeing anything.
+    """
+    latest = (utcnow().date() + dt.timedelta(days=1)).isoformat()
+    column = studies.c.last_update_posted
+    newest = conn.execute(
+        select(column).where(column <= latest).distinct().order_by(column.desc()).limit(NEWEST_DATE_CANDIDATES)
+    ).scalars()
+    return newest_valid_date(newest, latest)
 
 
 class StudyWriter:
@@ -141,51 +158,104 @@ class StudyWriter:
         self.run_id = run_id
         self.now = now
         self.counts = Counts()
+        self.skipped: dict[str, dict[str, str]] = {}  # nct_id -> {"nct_id", "search", "field"}
+        self.seen: set[str] = set()  # ids written (new, changed or unchanged) in this run
+        self._previous: dict[str, dict[str, Any]] = {}
 
     def write_page(self, search_name: str, page: Sequence[Candidate]) -> list[Change]:
-        """Upsert one page found by `search_name`; returns the studies whose content changed (or are new)."""
-        unique = list({item.nct_id: item for item in page}.values())
+        """Upsert one page found by `search_name`; returns the studies whose content changed (or are new).
+
+        A record that cannot be stored (a value no column holds, or the database refuses it) is skipped: logged
+        with its id and field, counted, kept in `skipped` for the next run to retry; the rest of the page is written.
+        """
+        unique = [item for item in {item.nct_id: item for item in page}.values() if item.nct_id not in self.skipped]
         if not unique:
             return []
-        ids = [item.nct_id for item in unique]
         existing = {
             row.nct_id: row
             for row in self.conn.execute(
                 select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at).where(
-                    studies.c.nct_id.in_(ids)
+                    studies.c.nct_id.in_([item.nct_id for item in unique])
                 )
             )
         }
-        fresh: list[Normalized] = []
-        changed: list[Normalized] = []
-        touched: list[str] = []
-        changes: list[Change] = []
+        plan = _PagePlan()
         for item in unique:
             row = existing.get(item.nct_id)
+            if row is None or row.content_hash != item.content_hash:
+                normalized = item.normalized()
+                problem = unstorable_field(normalized)
+                if problem is not None:
+                    self._skip(search_name, item.nct_id, problem)
+                    continue
+                (plan.fresh if row is None else plan.changed).append(normalized)
+            else:
+                plan.touched.append(item.nct_id)
+            plan.rows[item.nct_id] = row
+        try:
+            with self.conn.begin_nested():
+                self._apply(search_name, plan)
+        except (DBAPIError, StatementError) as exc:  # one record the database refuses: find it, write the others
+            plan = self._apply_one_by_one(search_name, plan, exc)
+        return self._count(plan)
+
+    def _apply_one_by_one(self, search_name: str, plan: _PagePlan, first_error: Exception) -> _PagePlan:
+        """Write each study of a refused page in its own savepoint, skipping (with the error) those refused."""
+        log.debug("search %s: a page was refused (%s); writing its studies one by one", search_name, first_error)
+        kept = _PagePlan()
+        entries: dict[str, tuple[str, Normalized | str]] = {i.nct_id: ("fresh", i) for i in plan.fresh}
+        entries.update({i.nct_id: ("changed", i) for i in plan.changed})
+        entries.update({nct_id: ("touched", nct_id) for nct_id in plan.touched})
+        for nct_id, row in plan.rows.items():
+            name, entry = entries[nct_id]
+            single = _PagePlan(rows={nct_id: row})
+            getattr(single, name).append(entry)
+            try:
+                with self.conn.begin_nested():
+                    self._apply(search_name, single)
+            except (DBAPIError, StatementError) as exc:
+                self._skip(search_name, nct_id, f"the database refused it: {first_line(exc)}")
+                continue
+            getattr(kept, name).append(entry)
+            kept.rows[nct_id] = row
+        return kept
+
+    def _skip(self, search_name: str, nct_id: str, problem: str) -> None:
+        log.warning("search %s: skipped %s, it cannot be stored: %s (retried on the next run)",
+                    search_name, nct_id, problem)  # fmt: skip
+        self.skipped[nct_id] = {"nct_id": nct_id, "search": search_name, "field": problem}
+        self.counts.skipped = len(self.skipped)
+
+    def _count(self, plan: _PagePlan) -> list[Change]:
+        """Count the written studies (each unique study once per run) and list their changes, in page order."""
+        changes: list[Change] = []
+        fresh = {item.nct_id: item for item in plan.fresh}
+        changed = {item.nct_id: item for item in plan.changed}
+        for nct_id, row in plan.rows.items():
             first_this_run = row is None or row.last_seen != self.now
+            self.seen.add(nct_id)
             if first_this_run:
                 self.counts.seen += 1
-            if row is None:
-                fresh.append(item.normalized())
+            if nct_id in fresh:
                 self.counts.new += 1
-                changes.append(Change("new", item.nct_id, None, item.record, _posted(fresh[-1])))
-            elif row.content_hash != item.content_hash:
-                changed.append(item.normalized())
-                if first_this_run:
-                    self.counts.changed += 1
-                posted = _posted(changed[-1])
-                changes.append(Change("changed", item.nct_id, None, item.record, posted))
-                if row.removed_at is not None:
-                    changes.append(Change("reappeared", item.nct_id, None, None, posted))
+                changes.append(Change("new", nct_id, None, fresh[nct_id].record, _posted(fresh[nct_id])))
+                continue
+            item = changed.get(nct_id)
+            posted = _posted(item) if item is not None else None
+            if item is not None:
+                self.counts.changed += first_this_run
+                changes.append(Change("changed", nct_id, self._previous.pop(nct_id, None), item.record, posted))
             else:
-                touched.append(item.nct_id)
-                if first_this_run:
-                    self.counts.unchanged += 1
-                if row.removed_at is not None:
-                    changes.append(Change("reappeared", item.nct_id, None, None, None))
+                self.counts.unchanged += first_this_run
+            if row.removed_at is not None:
+                changes.append(Change("reappeared", nct_id, None, None, posted))
+        return changes
+
+    def _apply(self, search_name: str, plan: _PagePlan) -> None:
+        """The page's writes, set-based; `_previous` gets the replaced records of changed studies."""
+        fresh, changed, touched = plan.fresh, plan.changed, plan.touched
         if changed:  # the versions they replace, read in one query before the rows are overwritten
-            previous = self._raw([item.nct_id for item in changed])
-            changes = [replace(c, previous=previous[c.nct_id]) if c.kind == "changed" else c for c in changes]
+            self._previous.update(self._raw([item.nct_id for item in changed]))
         if fresh:
             insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh],
                         {**self._stamps, "first_seen": self.now})  # fmt: skip
@@ -206,8 +276,7 @@ class StudyWriter:
             insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
             location_rows = [{"nct_id": i.nct_id, **loc} for i in written for loc in i.locations]
             insert_rows(self.conn, locations, location_rows)
-        self._record_matches(search_name, ids)
-        return changes
+        self._record_matches(search_name, list(plan.rows))
 
     def mark_removed(self, reasons: dict[str, str]) -> list[Change]:
         """Set removed_at on studies a full reconcile no longer finds, with the reason for each."""
@@ -221,14 +290,29 @@ class StudyWriter:
         return [Change("removed", nct_id, None, None, None) for nct_id in reasons]
 
     def missing_ids(self) -> list[str]:
-        """Studies not removed yet that this run has not seen (for a full reconcile, once every search is done)."""
+        """Studies not removed yet that this run has neither seen nor skipped (for a full reconcile)."""
         return list(
-            self.conn.execute(
+            nct_id
+            for nct_id in self.conn.execute(
                 select(studies.c.nct_id)
                 .where(studies.c.removed_at.is_(None), studies.c.last_seen < self.now)
                 .order_by(studies.c.nct_id)
             ).scalars()
+            if nct_id not in self.skipped
         )
+
+    def unseen_stored(self, nct_ids: Sequence[str]) -> list[str]:
+        """Those of `nct_ids` that are stored, not removed, and not seen by this run."""
+        found: list[str] = []
+        for start in range(0, len(nct_ids), 500):
+            found += self.conn.execute(
+                select(studies.c.nct_id).where(
+                    studies.c.nct_id.in_(nct_ids[start:start + 500]),
+                    studies.c.removed_at.is_(None),
+                    studies.c.last_seen < self.now,
+                )
+            ).scalars()
+        return found
 
     def _raw(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored raw records of `nct_ids`, by id."""
@@ -277,6 +361,16 @@ class StudyWriter:
                 .where(searches.c.search_name == search_name, searches.c.nct_id.in_(known))
                 .values(last_seen_run=self.run_id)
             )
+
+
+@dataclass
+class _PagePlan:
+    """What one page writes: new and changed studies (normalized), unchanged ids, and each one's existing row."""
+
+    fresh: list[Normalized] = field(default_factory=list)
+    changed: list[Normalized] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    rows: dict[str, Any] = field(default_factory=dict)  # nct_id -> existing row (None for a new study)
 
 
 def _posted(item: Normalized) -> str | None:

@@ -15,14 +15,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from trialfinder.config import Config, SearchConfig
-from trialfinder.ingest.client import ApiClient, ApiError
+from trialfinder.ingest.client import ApiClient
+from trialfinder.ingest.reconcile import check_missing, removal_gate
 from trialfinder.ingest.store import (
     Candidate,
     Change,
@@ -34,10 +35,6 @@ from trialfinder.ingest.store import (
 from trialfinder.models import last_succeeded_run, utcnow
 
 log = logging.getLogger(__name__)
-
-# Checking each missing study one by one costs a request (and min_interval_s) each; past this many the run
-# marks them removed without asking, e.g. after a search was deleted from the config.
-MAX_REMOVAL_CHECKS = 50
 
 ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
 # Every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
@@ -67,13 +64,24 @@ class SyncResult:
     removed: int
     requests: int
     seconds: float
+    skipped: int = 0
+    kept: int = 0
+    unchecked: int = 0
 
     def summary(self) -> str:
-        """`sync full: 48 studies seen, 3 new, 2 changed, 43 unchanged, 0 removed; 4 requests; 2.1 s`."""
-        return (
+        """`sync full: 48 studies seen, 3 new, 2 changed, 43 unchanged, 0 removed; 4 requests; 2.1 s`, then what
+        needs a look when there is any: records skipped, studies missed by paging and kept, checks left for later."""
+        text = (
             f"sync {self.mode}: {self.seen} studies seen, {self.new} new, {self.changed} changed, "
             f"{self.unchanged} unchanged, {self.removed} removed; {self.requests} requests; {self.seconds:.1f} s"
         )
+        notes = [
+            f"{self.skipped} records skipped (they could not be stored; retried next run)" if self.skipped else "",
+            f"{self.kept} studies missed by paging and kept (the API still has them)" if self.kept else "",
+            f"{self.unchecked} removal checks failed (left as they were; checked again next run)"
+            if self.unchecked else "",
+        ]
+        return "; ".join([text, *[note for note in notes if note]])
 
 
 def choose_mode(engine: Engine, full: bool) -> tuple[str, str | None]:
@@ -124,15 +132,15 @@ def run_sync(
     now = utcnow()
     writer: StudyWriter | None = None
     version: dict[str, Any] = {}
+    outcome = _Reconciled()
     try:
         version = api.version()
         with _automatic_gc_paused(), engine.begin() as conn:
+            retry = _previous_retry(conn)
             writer = StudyWriter(conn, run_id, now)
             _sync_searches(api, writer, config.searches, since, progress, handlers, stop)
             _check_stop(stop)
-            if mode == "full":
-                removed = writer.mark_removed(_removal_reasons(api, writer.missing_ids()))
-                _notify(handlers, conn, run_id, removed)
+            outcome = _reconcile(api, writer, config, mode == "full", retry, handlers)
             newest_after = newest_update_posted(conn)
     except BaseException as exc:
         reason = _describe(exc)
@@ -154,11 +162,75 @@ def run_sync(
         "studies_seen": counts.seen, "studies_new": counts.new, "studies_changed": counts.changed,
         "studies_unchanged": counts.unchanged, "studies_removed": counts.removed,
         "search_counts": counts.per_search, **_version_values(version),
+        "studies_skipped": counts.skipped, "retry": outcome.retry(writer),
     })  # fmt: skip
     return SyncResult(
         run_id, mode, counts.seen, counts.new, counts.changed, counts.unchanged, counts.removed,
-        api.requests_made, time.monotonic() - started,
+        api.requests_made, time.monotonic() - started, counts.skipped, outcome.kept, len(outcome.unchecked),
     )  # fmt: skip
+
+
+@dataclass
+class _Reconciled:
+    """What the removal checks of a run left: studies kept as missed by paging, ids to check again next run."""
+
+    kept: int = 0
+    unchecked: list[str] = field(default_factory=list)
+
+    def retry(self, writer: StudyWriter) -> dict[str, Any] | None:
+        """The sync_runs.retry value: the records skipped and the removal checks the next run does again."""
+        if not writer.skipped and not self.unchecked:
+            return None
+        return {"skipped": list(writer.skipped.values()), "unchecked": self.unchecked}
+
+
+def _previous_retry(conn: Connection) -> dict[str, Any]:
+    """What the last succeeded run left for this one to try again."""
+    previous = last_succeeded_run(conn)
+    retry = getattr(previous, "retry", None) if previous is not None else None
+    return retry if isinstance(retry, dict) else {}
+
+
+def _reconcile(
+    api: ApiClient,
+    writer: StudyWriter,
+    config: Config,
+    full: bool,
+    retry: dict[str, Any],
+    handlers: Sequence[ChangeHandler],
+) -> _Reconciled:
+    """Prove removals (full runs: every study not seen; any run: what the last one could not check or store).
+
+    Studies the API still finds are written as seen (missed by paging); proven removals pass the sanity gate and
+    are marked; failed checks are kept for the next run.
+    """
+    retry_ids = {item.get("nct_id") for item in retry.get("skipped", []) if isinstance(item, dict)}
+    retry_ids |= set(retry.get("unchecked", []))
+    retry_ids -= writer.seen | set(writer.skipped)
+    missing = set(writer.missing_ids()) if full else set()
+    to_check = sorted(missing | {nct_id for nct_id in retry_ids if isinstance(nct_id, str)})
+    verdicts = check_missing(api, config.searches, to_check)
+    outcome = _Reconciled()
+    for search_name, record in verdicts.found:
+        changes = writer.write_page(search_name, _candidates([record], search_name))
+        _notify(handlers, writer.conn, writer.run_id, changes)
+        nct_id = _found_id(record)
+        if nct_id in missing:
+            outcome.kept += 1
+            log.warning("%s was missed by paging (search %s still finds it); kept", nct_id, search_name)
+    stored = set(writer.unseen_stored(to_check))
+    removed = {nct_id: reason for nct_id, reason in verdicts.removed.items() if nct_id in stored}
+    removal_gate(writer.conn, config.searches, list(removed), config.sync.max_removed_share)
+    _notify(handlers, writer.conn, writer.run_id, writer.mark_removed(removed))
+    outcome.unchecked = [nct_id for nct_id in verdicts.unchecked if nct_id in stored]
+    return outcome
+
+
+def _found_id(record: dict[str, Any]) -> str | None:
+    try:
+        return Candidate.of(record).nct_id
+    except (ValueError, AttributeError):
+        return None
 
 
 def _sync_searches(
@@ -235,29 +307,6 @@ def _candidates(records: list[Any], search_name: str) -> list[Candidate]:
             # A record without an NCT id cannot be stored or compared; it is logged, never silently dropped.
             log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)
     return out
-
-
-def _removal_reasons(api: ApiClient, missing: list[str]) -> dict[str, str]:
-    """Why each study no search found any more is gone: deleted (404), merged into another id (301), or moved."""
-    if len(missing) > MAX_REMOVAL_CHECKS:
-        log.warning("%d studies no longer found; marking them removed without checking each", len(missing))
-        return dict.fromkeys(missing, "no longer found by the searches")
-    reasons = {}
-    for nct_id in missing:
-        try:
-            record = api.get_study(nct_id)
-        except ApiError as exc:
-            log.warning("could not check %s: %s", nct_id, exc)
-            record = {}
-        if record is None:
-            reasons[nct_id] = "no longer on ClinicalTrials.gov"
-            continue
-        current_id = (record.get("protocolSection") or {}).get("identificationModule", {}).get("nctId")
-        if current_id and current_id != nct_id:
-            reasons[nct_id] = f"now listed as {current_id}"
-        else:
-            reasons[nct_id] = "no longer found by the searches"
-    return reasons
 
 
 def _check_stop(stop: threading.Event | None) -> None:

@@ -51,6 +51,16 @@ def parse_since(value: str, conn: Connection, now: dt.datetime) -> dt.datetime:
         raise ValueError(f"--since {value!r} is not valid; use {SINCE_HELP}") from None
 
 
+def check_since(value: str) -> None:
+    """ValueError unless `value` is a form `--since` accepts: checked before any database is opened or created."""
+    text = value.strip().lower()
+    if text == "last-run" or re.fullmatch(r"(\d{1,5})d", text):
+        return
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since {value!r} is not valid; use {SINCE_HELP}") from None
+
 
 def digest_context(
     config: Config,

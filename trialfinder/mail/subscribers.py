@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from trialfinder import wording
 from trialfinder.addresses import has_control, validate_email
@@ -165,8 +165,9 @@ def list_subscribers(conn: Connection) -> list[SubscriberRow]:
 
 
 def _confirm_values(conn: Connection, now: dt.datetime) -> dict[str, Any]:
+    # confirm_sent_at: the throttle of sign-up e-mails starts again once the address is confirmed
     return {"status": "confirmed", "confirmed_at": now, "cursor_event_id": newest_event_id(conn),
-            "last_sent_at": None, "last_error": None, "unsubscribed_at": None}  # fmt: skip
+            "last_sent_at": None, "last_error": None, "unsubscribed_at": None, "confirm_sent_at": None}  # fmt: skip
 
 
 def add_subscriber(
@@ -220,6 +221,31 @@ def request_subscription(
     found = get_by_email(conn, address)
     assert found is not None
     return found, "confirm"
+
+
+# At most one sign-up e-mail (confirmation or "already subscribed" note) per address in this time, however often the
+# form is sent for it: a replayed form cannot flood an inbox. The form's answer is the same either way.
+NOTICE_INTERVAL = dt.timedelta(hours=1)
+
+
+def claim_notice(conn: Connection, subscriber_id: int, *, now: dt.datetime) -> tuple[bool, dt.datetime | None]:
+    """Claim the right to send this subscriber a sign-up e-mail now: (False, _) when one went out within
+    NOTICE_INTERVAL, else (True, the previous send time) to hand to `release_notice` if sending fails.
+    One guarded UPDATE, so two requests at once cannot both claim it."""
+    row = conn.execute(select(subscribers.c.confirm_sent_at).where(subscribers.c.id == subscriber_id)).first()
+    previous = row.confirm_sent_at if row is not None else None
+    claimed = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .where(or_(subscribers.c.confirm_sent_at.is_(None), subscribers.c.confirm_sent_at <= now - NOTICE_INTERVAL))
+        .values(confirm_sent_at=now)
+    ).rowcount
+    return claimed == 1, previous
+
+
+def release_notice(conn: Connection, subscriber_id: int, previous: dt.datetime | None) -> None:
+    """Undo a claim whose e-mail could not be sent, so the next request may try again."""
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(confirm_sent_at=previous))
 
 
 def confirm(conn: Connection, token: str, *, now: dt.datetime) -> SubscriberRow | None:

@@ -135,9 +135,16 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
         except (InvalidAddress, ValueError) as exc:
             return form_page(400, _plain_error(exc), form)
         row, what = _request_subscription(db, address, filters, frequency)
+        with db.begin() as conn:
+            claimed, previous = subs.claim_notice(conn, row.id, now=utcnow())
         try:
-            _send_notice(config, row, what, environ)
+            if claimed:
+                _send_notice(config, row, what, environ)
+            else:  # the same answer: the form tells nothing about the address
+                log.info("subscribe: %s had a sign-up e-mail within the hour; not sending another", address)
         except DeliveryError as exc:
+            with db.begin() as conn:
+                subs.release_notice(conn, row.id, previous)
             log.warning("subscribe: could not send the %s e-mail to %s: %s", what, address, exc)
             return message("We could not send the e-mail", "Something went wrong on our side while sending the "
                            "confirmation e-mail. Please try again later.", 503)  # fmt: skip

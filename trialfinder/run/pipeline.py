@@ -15,14 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from trialfinder.config import Config
 from trialfinder.ingest.sync import SyncCancelled
 from trialfinder.models import PipelineRun, SyncRun, table_of, utcnow
+from trialfinder.processes import holder, is_dead
 
 log = logging.getLogger(__name__)
 pipeline_runs = table_of(PipelineRun)
+DEAD_AFTER = dt.timedelta(days=1)  # a `running` row with no process recorded (made before 0005) is dead after this
 
 
 class StepFailed(Exception):
@@ -112,9 +114,10 @@ def run_steps(
     stop = stop or threading.Event()
     ctx = StepContext(config, engine, full_sync_due(config, engine) if full is None else full, stop)
     with engine.begin() as conn:
+        _fail_dead_runs(conn)
         run_id = conn.execute(
             insert(pipeline_runs)
-            .values(trigger=trigger, started_at=utcnow(), status="running", steps=[])
+            .values(trigger=trigger, started_at=utcnow(), status="running", steps=[], holder=holder())
             .returning(pipeline_runs.c.id)
         ).scalar_one()
     results: list[StepResult] = []
@@ -127,6 +130,24 @@ def run_steps(
     result = PipelineResult(int(run_id), results, time.monotonic() - started)
     _record(engine, run_id, results, final=result.status)
     return result
+
+
+def _fail_dead_runs(conn: Connection) -> None:
+    """Mark failed the pipeline runs left `running` by a process that died (killed, power cut), as sync runs are;
+    a run without a recorded process counts as dead after DEAD_AFTER."""
+    now = utcnow()
+    rows = conn.execute(
+        select(pipeline_runs.c.id, pipeline_runs.c.holder, pipeline_runs.c.started_at).where(
+            pipeline_runs.c.status == "running")
+    ).all()  # fmt: skip
+    dead = [row.id for row in rows if is_dead(row.holder) or (row.holder is None and now - row.started_at > DEAD_AFTER)]
+    if dead:
+        conn.execute(
+            update(pipeline_runs).where(pipeline_runs.c.id.in_(dead), pipeline_runs.c.status == "running")
+            .values(status="failed", finished_at=now)
+        )  # fmt: skip
+        log.warning("pipeline runs %s ended without finishing (their process is gone); marked failed",
+                    ", ".join(f"#{i}" for i in dead))  # fmt: skip
 
 
 def _run_step(name: str, step: Step, ctx: StepContext) -> StepResult:

@@ -32,6 +32,8 @@ def status_report(config: Config, conn: Connection) -> str:
     total = conn.execute(select(func.count()).select_from(studies)).scalar_one()
     removed = conn.execute(select(func.count()).where(studies.c.removed_at.is_not(None))).scalar_one()
     lines.append(f"Studies: {total - removed} current, {removed} removed")
+    for item in ((data_run.retry or {}).get("skipped") or []) if data_run is not None else []:
+        lines.append(f"  skipped by the last sync: {item.get('nct_id')} ({item.get('search')}): {item.get('field')}")
 
     by_search: dict[str, dict[str, int]] = {}
     rows = conn.execute(
@@ -112,6 +114,11 @@ def _run_line(run: Any) -> str:
             f": {run.studies_seen} seen, {run.studies_new} new, {run.studies_changed} changed, "
             f"{run.studies_unchanged} unchanged, {run.studies_removed} removed"
         )
+        if run.studies_skipped:
+            line += f", {run.studies_skipped} skipped (could not be stored; retried next run)"
+        unchecked = (run.retry or {}).get("unchecked") or []
+        if unchecked:
+            line += f", {len(unchecked)} removal checks failed (checked again next run)"
     elif run.error:
         line += f": {run.error}"
     seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None

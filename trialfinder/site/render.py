@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from trialfinder.site.about import AboutPage, load_about_pages
 from trialfinder.site.calendar import write_calendars
 from trialfinder.site.feeds import write_feeds
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
+from trialfinder.site.staging import make_staging, remove_dead_stagings
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
 
@@ -78,8 +78,8 @@ def render_site(
     """
     started = time.perf_counter()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # next to where the files really go (through any symlink), so every move is a rename on one file system
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.resolve().parent))
+    remove_dead_stagings(out_dir)
+    staging = make_staging(out_dir)
     try:
         about = load_about_pages(config)
         with connection_of(source) as conn:
