@@ -20,8 +20,8 @@ import pytest
 
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
-from tests.siteworld import XSS_ID, XSS_TITLE, build_site_world, render_world
 from tests.site.test_render import Page
+from tests.siteworld import XSS_ID, XSS_TITLE, build_site_world, render_world
 from tests.worldgen import load_fixture_studies
 
 pytestmark = pytest.mark.browser

@@ -20,8 +20,8 @@ from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
 from trialfinder.db import connection_of
 from trialfinder.history.events import EventFilter, EventRow, load_events
-from trialfinder.outfile import write_text_atomic
 from trialfinder.models import last_succeeded_run
+from trialfinder.outfile import write_text_atomic
 from trialfinder.templating import human_date, make_environment
 
 # A name no one owns (RFC 2606 .invalid), so ids never depend on where the site is published. Never change it:

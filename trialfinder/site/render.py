@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine
 
 from trialfinder.config import Config
 from trialfinder.db import connection_of
-from trialfinder.site.feeds import write_feeds
 from trialfinder.resources import templates_dir
+from trialfinder.site.feeds import write_feeds
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
 

@@ -19,8 +19,7 @@ from sqlalchemy import Connection, select
 from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events
-from trialfinder.models import Study, StudyLocation, StudySearch, table_of
-from trialfinder.models import last_succeeded_run
+from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
 from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
