@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 # Paths left out of the content hash, each with the reason. Nothing else is ignored.
 HASH_IGNORED_PATHS: dict[tuple[str, ...], str] = {
     ("derivedSection", "miscInfoModule", "versionHolder"): (
@@ -45,25 +47,64 @@ class Normalized:
     content_hash: str
 
 
-# One encoder for every canonical text: `encode` is exactly json.dumps with these arguments, without building an
-# encoder per call. Dict keys are encoded the way the (C) encoder encodes them: encode_basestring, as ensure_ascii
-# is off.
+# The canonical text is exactly json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False), and
+# the content hash the SHA-256 of that text without HASH_IGNORED_PATHS. HASH_SCHEME names this definition; every
+# stored content_hash was made under it. Whoever changes the text or the hash must give it a new number and
+# re-hash the stored versions in a migration (tests/ingest/test_canonical.py keeps the fast encoder to scheme 1).
+HASH_SCHEME = 1
+
+# The exact encoder: `encode` is json.dumps with the arguments above, without building an encoder per call. Dict
+# keys are encoded the way the (C) encoder encodes them: encode_basestring, as ensure_ascii is off.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _encode_key = json.encoder.encode_basestring
+
+# The fast encoder, orjson with sorted keys, writes the same bytes for every string, int, bool, list and dict
+# with string keys. It differs only on floats in exponent form (json "1e-05", "1e+16"; orjson "0.00001", "1e16")
+# and non-finite floats (json "NaN", orjson "null"): any output where such a number may hide matches this
+# pattern (a number or null right after ":", "," or "[") and is encoded again by the exact encoder (a false
+# alarm, such as a text holding ',null', only costs time).
+# Whatever orjson refuses (ints beyond 64 bits, non-string keys, lone surrogates, subclasses of str/int/dict/list,
+# very deep nesting, other types) takes the exact encoder too, which then encodes it or raises as json does.
+_MAYBE_DIFFERENT = re.compile(rb"(?:^|[:,\[])(?:-?[0-9]+(?:\.[0-9]+)?[eE]|-?0\.0000|null)")
+_FAST_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)  # fmt: skip
+
+
+def _fast_canonical(value: Any) -> bytes | None:
+    """The canonical text of `value` as UTF-8 from orjson, or None when only the exact encoder can be trusted."""
+    try:
+        out = orjson.dumps(value, option=_FAST_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+    return None if _MAYBE_DIFFERENT.search(out) else out
 
 
 def canonical_json(record: Any) -> str:
     """Compact JSON with sorted keys: the same content always gives the same text."""
-    return _CANONICAL.encode(record)
+    fast = _fast_canonical(record)
+    return fast.decode("utf-8") if fast is not None else _CANONICAL.encode(record)
 
 
 def content_hash(record: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of `record` without HASH_IGNORED_PATHS (the input is left untouched)."""
-    return _sha256(canonical_json(_without_ignored(record)))
+    return canonical_json_and_hash(record)[1]
 
 
 def canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
-    """`(canonical_json(record), content_hash(record))`, serialising the record once instead of twice.
+    """`(canonical_json(record), content_hash(record))`: orjson when it gives the exact text, else the exact way."""
+    full = _fast_canonical(record)
+    if full is not None:
+        kept = _without_ignored(record)
+        hashed = full if kept is record else _fast_canonical(kept)
+        if hashed is not None:
+            return full.decode("utf-8"), hashlib.sha256(hashed).hexdigest()
+    return exact_canonical_json_and_hash(record)
+
+
+def exact_canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
+    """The reference of scheme 1 with the stdlib encoder, serialising the record once instead of twice.
 
     The canonical text of a dict is "{" + ",".join(key + ":" + text of value, keys sorted) + "}", so both texts are
     assembled from the same pieces: only the dicts along HASH_IGNORED_PATHS are taken apart, and each of their
@@ -73,7 +114,7 @@ def canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
     try:
         text, hashed = _canonical_pair(record, _IGNORED_TREE)
     except _NotAllStringKeys:
-        return canonical_json(record), content_hash(record)
+        return _CANONICAL.encode(record), _sha256(_CANONICAL.encode(_without_ignored(record)))
     return text, _sha256(hashed)
 
 
