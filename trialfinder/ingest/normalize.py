@@ -53,8 +53,7 @@ class Normalized:
 # re-hash the stored versions in a migration (tests/ingest/test_canonical.py keeps the fast encoder to scheme 1).
 HASH_SCHEME = 1
 
-# The exact encoder: `encode` is json.dumps with the arguments above, without building an encoder per call. Dict
-# keys are encoded the way the (C) encoder encodes them: encode_basestring, as ensure_ascii is off.
+# The exact encoder: json.dumps with the arguments above, made once; keys encoded as its C encoder does them.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _encode_key = json.encoder.encode_basestring
 
@@ -66,10 +65,8 @@ _encode_key = json.encoder.encode_basestring
 # Whatever orjson refuses (ints beyond 64 bits, non-string keys, lone surrogates, subclasses of str/int/dict/list,
 # very deep nesting, other types) takes the exact encoder too, which then encodes it or raises as json does.
 _MAYBE_DIFFERENT = re.compile(rb"(?:^|[:,\[])(?:-?[0-9]+(?:\.[0-9]+)?[eE]|-?0\.0000|null)")
-_FAST_OPTIONS = (
-    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)  # fmt: skip
+_FAST_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_FAST_OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _fast_canonical(value: Any) -> bytes | None:
@@ -116,6 +113,20 @@ def exact_canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
     except _NotAllStringKeys:
         return _CANONICAL.encode(record), _sha256(_CANONICAL.encode(_without_ignored(record)))
     return text, _sha256(hashed)
+
+
+# The daily stamp in a study's raw bytes, as the API writes it (miscInfoModule holds only it, first). Where the
+# bytes hold it otherwise (escapes, another order, or more than one miscInfoModule) nothing is blanked: the
+# fingerprint then changes with the stamp and the study takes the exact comparison.
+_VERSION_HOLDER = re.compile(rb'"miscInfoModule"\s*:\s*\{\s*"versionHolder"\s*:\s*"[^"\\]*"')
+
+
+def fingerprint(raw: bytes) -> str:
+    """SHA-256 of one study's raw JSON bytes with the versionHolder stamp blanked; equal fingerprints mean equal
+    bytes but for the stamp, so equal content hashes (HASH_IGNORED_PATHS ignores the stamp)."""
+    if raw.count(b'"miscInfoModule"') == 1:
+        raw = _VERSION_HOLDER.sub(b'"miscInfoModule":{"versionHolder":""', raw, count=1)
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _sha256(text: str) -> str:

@@ -53,13 +53,14 @@ class Candidate:
     record: dict[str, Any]
     content_hash: str
     raw_json: str
+    fingerprint: str | None = None  # normalize.fingerprint of the bytes it was parsed from, when known
 
     @classmethod
-    def of(cls, record: dict[str, Any]) -> Candidate:
+    def of(cls, record: dict[str, Any], fingerprint: str | None = None) -> Candidate:
         """ValueError when the record has no NCT id."""
         nct_id = nct_id_of(record)
         raw_json, digest = canonical_json_and_hash(record)
-        return cls(nct_id, record, digest, raw_json)
+        return cls(nct_id, record, digest, raw_json, fingerprint)
 
     def normalized(self) -> Normalized:
         """The full flat record (only computed for studies that are new or changed)."""
@@ -147,20 +148,33 @@ class StudyWriter:
         self.now = now
         self.counts = Counts()
 
-    def write_page(self, search_name: str, page: Sequence[Candidate]) -> list[Change]:
-        """Upsert one page found by `search_name`; returns the studies whose content changed (or are new)."""
+    def recognise(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        """The stored studies whose raw fingerprint is one of `fingerprints`: {fingerprint: nct_id}."""
+        if not fingerprints:
+            return {}
+        query = select(studies.c.raw_fingerprint, studies.c.nct_id).where(studies.c.raw_fingerprint.in_(fingerprints))
+        return {fp: nct_id for fp, nct_id in self.conn.execute(query)}
+
+    def write_page(self, search_name: str, page: Sequence[Candidate], recognised: Sequence[str] = ()) -> list[Change]:
+        """Upsert one page found by `search_name`; returns the studies whose content changed (or are new).
+
+        `recognised`: stored studies of the page whose raw bytes had the stored fingerprint (so the same content),
+        counted and stamped as unchanged without having been parsed.
+        """
         unique = list({item.nct_id: item for item in page}.values())
-        if not unique:
+        same = [nct_id for nct_id in dict.fromkeys(recognised) if nct_id not in {item.nct_id for item in unique}]
+        if not unique and not same:
             return []
-        ids = [item.nct_id for item in unique]
+        ids = [item.nct_id for item in unique] + same
         existing = {
             row.nct_id: row
             for row in self.conn.execute(
-                select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at).where(
-                    studies.c.nct_id.in_(ids)
-                )
+                select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at,
+                       studies.c.raw_fingerprint).where(studies.c.nct_id.in_(ids))
             )
-        }
+        }  # fmt: skip
+        prints = {item.nct_id: item.fingerprint for item in unique}
+        refingerprint: list[dict[str, Any]] = []
         fresh: list[Normalized] = []
         changed: list[Normalized] = []
         touched: list[str] = []
@@ -188,16 +202,26 @@ class StudyWriter:
                     self.counts.unchanged += 1
                 if row.removed_at is not None:
                     changes.append(Change("reappeared", item.nct_id, None, None, None))
+                if item.fingerprint is not None and row.raw_fingerprint != item.fingerprint:
+                    refingerprint.append({"key": item.nct_id, "raw_fingerprint": item.fingerprint})
+        for nct_id in same:
+            row = existing[nct_id]
+            touched.append(nct_id)
+            if row.last_seen != self.now:
+                self.counts.seen += 1
+                self.counts.unchanged += 1
+            if row.removed_at is not None:
+                changes.append(Change("reappeared", nct_id, None, None, None))
         if changed:  # the versions they replace, read in one query before the rows are overwritten
             previous = self._raw([item.nct_id for item in changed])
             changes = [replace(c, previous=previous[c.nct_id]) if c.kind == "changed" else c for c in changes]
         if fresh:
-            insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh],
+            insert_rows(self.conn, studies, [self._study_row(item, prints, first_seen=True) for item in fresh],
                         {**self._stamps, "first_seen": self.now})  # fmt: skip
         if changed:
             self.conn.execute(
                 update(studies).where(studies.c.nct_id == bindparam("key")),
-                [{"key": item.nct_id, **self._study_row(item, first_seen=False)} for item in changed],
+                [{"key": item.nct_id, **self._study_row(item, prints, first_seen=False)} for item in changed],
             )
             self.conn.execute(delete(locations).where(locations.c.nct_id.in_([i.nct_id for i in changed])))
         if touched:
@@ -206,6 +230,8 @@ class StudyWriter:
                 .where(studies.c.nct_id.in_(touched))
                 .values(last_seen=self.now, removed_at=None, removed_reason=None)
             )
+        if refingerprint:
+            self.conn.execute(update(studies).where(studies.c.nct_id == bindparam("key")), refingerprint)
         written = fresh + changed
         if written:
             insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
@@ -245,9 +271,10 @@ class StudyWriter:
         """What every written studies row gets besides its content (new rows also get first_seen)."""
         return {"last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
 
-    def _study_row(self, item: Normalized, *, first_seen: bool) -> dict[str, Any]:
+    def _study_row(self, item: Normalized, prints: dict[str, str | None], *, first_seen: bool) -> dict[str, Any]:
         """A studies row; a new one (first_seen) leaves the _stamps columns to insert_rows."""
-        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash}
+        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash,
+               "raw_fingerprint": prints.get(item.nct_id)}  # fmt: skip
         if first_seen:
             return row
         del row["nct_id"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import json
 import logging
 import threading
 import time
@@ -18,11 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from trialfinder.config import Config, SearchConfig
 from trialfinder.ingest.client import ApiClient, ApiError
+from trialfinder.ingest.normalize import fingerprint
 from trialfinder.ingest.store import (
     Candidate,
     Change,
@@ -190,7 +193,8 @@ def _sync_searches(
                 assert bar is not None
                 bar.total = page.total_count
                 bar.refresh()
-            changes = writer.write_page(name, _candidates(page.studies, name))
+            candidates, recognised = _recognise(writer, page.studies, name)
+            changes = writer.write_page(name, candidates, recognised)
             _notify(handlers, writer.conn, writer.run_id, changes)
             tally["seen"] = (tally["seen"] or 0) + len(page.studies)
             assert bar is not None
@@ -226,11 +230,26 @@ def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) 
     log.info("search %s: %d studies (API total %s)", name, tally["seen"], tally["total"])
 
 
-def _candidates(records: list[Any], search_name: str) -> list[Candidate]:
+def _recognise(writer: StudyWriter, studies: list[Any], search_name: str) -> tuple[list[Candidate], list[str]]:
+    """The page's studies to compare, and the stored ones recognised by the fingerprint of their raw bytes.
+
+    A raw study whose fingerprint is stored is the same content as stored: it is never parsed. Every other one is
+    parsed and goes through the exact comparison of content hashes (with its fingerprint, stored with it).
+    """
+    raw = [(fingerprint(bytes(item)), item) for item in studies if isinstance(item, msgspec.Raw)]
+    known = writer.recognise([fp for fp, _ in raw])
+    recognised = [known[fp] for fp, _ in raw if fp in known]
+    parsed: list[tuple[Any, str | None]] = [(json.loads(bytes(item)), fp) for fp, item in raw if fp not in known]
+    parsed += [(item, None) for item in studies if not isinstance(item, msgspec.Raw)]
+    return _candidates([record for record, _ in parsed], search_name, [fp for _, fp in parsed]), recognised
+
+
+def _candidates(records: list[Any], search_name: str, prints: list[str | None] | None = None) -> list[Candidate]:
+    """Each record that can be stored, with its raw fingerprint from `prints` (same order) when given."""
     out = []
-    for record in records:
+    for number, record in enumerate(records):
         try:
-            out.append(Candidate.of(record))
+            out.append(Candidate.of(record, prints[number] if prints else None))
         except (ValueError, AttributeError) as exc:
             # A record without an NCT id cannot be stored or compared; it is logged, never silently dropped.
             log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)
