@@ -18,14 +18,15 @@ import pytest
 from benchmarks.realshape import real_shaped_study
 from tests.conftest import SHARED_CTGOV
 from tests.worldgen import load_fixture_studies
-from trialfinder.ingest import normalize
-from trialfinder.ingest.normalize import (
+from trialfinder.ingest import canonical
+from trialfinder.ingest.canonical import (
     HASH_IGNORED_PATHS,
     HASH_SCHEME,
     canonical_json,
     canonical_json_and_hash,
     content_hash,
     exact_canonical_json_and_hash,
+    loads_checked,
 )
 
 
@@ -74,7 +75,7 @@ def test_real_records_fast_and_identical(record: dict[str, Any]) -> None:
     assert canonical_json_and_hash(record) == reference(record)
     assert canonical_json(record) == reference(record)[0]
     if "protocolSection" in record:
-        assert normalize._fast_canonical(record) is not None, "a real study should not need the exact encoder"
+        assert canonical._fast_canonical(record) is not None, "a real study should not need the exact encoder"
 
 
 @pytest.mark.parametrize("record", [*OURS, *BENCH])
@@ -130,3 +131,14 @@ def test_hash_scheme_is_the_one_stored_hashes_were_made_with() -> None:
     assert content_hash(record) == reference(record)[1]
     assert content_hash(record) == hashlib.sha256(b'{"a":{"c":null},"b":[1,2.5,"\xc3\xa9"],'
                                                   b'"derivedSection":{"miscInfoModule":{}}}').hexdigest()
+
+
+@pytest.mark.parametrize("value", ODD_VALUES[:20], ids=repr)
+def test_loads_checked_vouches_only_for_floats_orjson_writes_as_json(value: Any) -> None:
+    record = {"protocolSection": {"x": value}, "derivedSection": {"miscInfoModule": {"versionHolder": "v"}}}
+    raw = json.dumps(record).encode()
+    parsed, plain = loads_checked(raw)
+    assert parsed == record or value != value  # NaN is not equal to itself
+    assert canonical_json_and_hash(parsed, plain) == reference(parsed)
+    if plain:
+        assert canonical._fast_canonical(parsed, floats_plain=True) is not None or isinstance(value, int)

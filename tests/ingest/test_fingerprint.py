@@ -13,8 +13,8 @@ from sqlalchemy import Engine, select
 
 from tests.conftest import Project
 from trialfinder.ingest import sync as ingest_sync
+from trialfinder.ingest.canonical import fingerprint
 from trialfinder.ingest.client import ApiError, _read_ahead, split_page
-from trialfinder.ingest.normalize import fingerprint
 from trialfinder.models import Study, StudyVersion, table_of
 from trialfinder.run.sync import run_sync
 
@@ -26,8 +26,8 @@ def _parsed_during(project: Project, engine: Engine, monkeypatch: pytest.MonkeyP
     parsed: list[str] = []
     real = ingest_sync.Candidate.of
 
-    def counting(record: dict[str, Any], fp: str | None = None) -> Any:
-        candidate = real(record, fp)
+    def counting(record: dict[str, Any], *known: Any) -> Any:
+        candidate = real(record, *known)
         parsed.append(candidate.nct_id)
         return candidate
 

@@ -56,10 +56,10 @@ class Candidate:
     fingerprint: str | None = None  # normalize.fingerprint of the bytes it was parsed from, when known
 
     @classmethod
-    def of(cls, record: dict[str, Any], fingerprint: str | None = None) -> Candidate:
-        """ValueError when the record has no NCT id."""
+    def of(cls, record: dict[str, Any], fingerprint: str | None = None, floats_plain: bool = False) -> Candidate:
+        """ValueError when the record has no NCT id; `floats_plain` as for canonical_json_and_hash."""
         nct_id = nct_id_of(record)
-        raw_json, digest = canonical_json_and_hash(record)
+        raw_json, digest = canonical_json_and_hash(record, floats_plain)
         return cls(nct_id, record, digest, raw_json, fingerprint)
 
     def normalized(self) -> Normalized:
