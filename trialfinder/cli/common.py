@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy import Engine
 
 from trialfinder.config import Config, ConfigError, load_config
-from trialfinder.db import open_database
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a command first needs the database, not for --help
+    from sqlalchemy import Engine
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 
@@ -37,6 +38,8 @@ class AppContext:
     def engine(self) -> Engine:
         """The database engine, schema upgraded to head."""
         if self._engine is None:
+            from trialfinder.db import open_database
+
             try:
                 self._engine = open_database(self.config.database.url)
             except Exception as exc:  # a bad URL or unreadable file: say so in one line
