@@ -38,7 +38,8 @@ def fill(db: str, n: int) -> dict[str, Any]:
     from tests.worldgen import make_study
     from trialfinder.config import DEFAULT_SEARCHES
     from trialfinder.db import open_database
-    from trialfinder.ingest.store import Candidate, StudyWriter, finish_run, start_run
+    from trialfinder.ingest.runs import finish_run, start_run
+    from trialfinder.ingest.store import Candidate, StudyWriter
     from trialfinder.models import utcnow
 
     searches = [search.name for search in DEFAULT_SEARCHES]  # worldgen: study i matches searches[i % 3]

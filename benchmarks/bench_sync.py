@@ -1,19 +1,17 @@
-"""Sync benchmark: a fake ClinicalTrials.gov API (separate process) serving N real-shaped synthetic studies.
+"""Sync benchmark: whole processes against a fake ClinicalTrials.gov API (its own process) serving N real-shaped
+studies (benchmarks/realshape.py: ~28 KB each, results sections grafted from ../shared/ctgov/responses when there).
 
-Measured in one run, each phase in its own child process so its peak RSS is its own:
-  baseline     download the same pages, json-parse, insert raw JSON into SQLite in one transaction
-  floor        download the same pages, json-parse, canonical JSON + SHA-256 of each study, no database: the
-               least any full sync does (an unchanged re-sync cannot be faster than this)
-  first        `run_sync(full=True)` into an empty database
-  resync-full  the same again, nothing changed (every page downloaded, hashed, compared)
-  resync-incr  the default `sync` on an unchanged world (incremental window)
-  first-double the first sync at 2N, to show peak memory does not grow with N
-Prints studies/s, ratios to the baseline, requests against ceil(n/page_size) per search + 1, and peak RSS.
-
-The machine may be shared, so baseline, first and resync-full run `--rounds` times (default 3), alternating
-(baseline, floor, first, resync-full, baseline, ...) so that a burst of load elsewhere hits every phase alike;
-each phase reports its best round (fewest seconds; its peak RSS is the largest of its rounds). `rounds` in the
-table says how many rounds each figure is the best of. Every phase is timed after its imports.
+Every phase is one fresh process, timed from spawn to exit (imports, database open and migrations included), its
+peak RSS read from the kernel's rusage of that process (os.wait4):
+  fetch        a plain `requests` loop downloading every page (GET /version, then each page of each search)
+  fetch-parse  the same plus `json.loads` of each page, no storage
+  raw          the same plus inserting each study's raw JSON (json.dumps) into SQLite in one transaction
+  first        `trialfinder sync --full` into an empty database
+  resync-full  the same again, nothing changed (every page downloaded, compared)
+  resync-incr  `trialfinder sync` on the unchanged world (incremental window)
+The machine may be shared: phases run `--rounds` times alternating (fetch, fetch-parse, raw, first, resync-full,
+fetch, ...), so a burst of load elsewhere hits each alike; each phase reports its fastest round and the largest
+peak RSS of its rounds. Ratios are from this one run.
 
     python benchmarks/bench_sync.py [--studies 5000] [--page-size 1000] [--rounds 3]
 """
@@ -22,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
 import math
-import resource
+import os
 import sqlite3
 import subprocess
 import sys
@@ -38,15 +35,22 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+TARGETS = {
+    "first_vs_raw": 1.5,  # first full sync at least this many times the raw loop's speed
+    "resync_vs_fetch": 1.5,  # unchanged full re-sync at most this many times the fetch-only time
+    "rss_mb": 250.0,  # peak RSS of a sync
+}
 
-def serve(n: int, extra_changes: int = 0) -> None:
-    """Child: serve a world of n studies and print the base URL; runs until stdin closes."""
+
+def serve(n: int) -> None:
+    """Child: serve a world of n real-shaped studies and print the base URL; runs until stdin closes."""
+    from benchmarks.realshape import donors_are_real, real_shaped_study
     from tests.fakeapi import FakeCtGov
-    from tests.worldgen import make_study
 
     api = FakeCtGov().start()
-    api.put_many(make_study(i) for i in range(n))
-    print(api.base_url, flush=True)
+    for start in range(0, n, 1000):
+        api.put_many(real_shaped_study(i) for i in range(start, min(n, start + 1000)))
+    print(api.base_url, "real" if donors_are_real() else "generated", flush=True)
     sys.stdin.read()
     api.stop()
 
@@ -61,78 +65,85 @@ def config_for(base_url: str, db: str, page_size: int | None = None) -> Any:
     return dataclasses.replace(base, api=dataclasses.replace(base.api, page_size=page, min_interval_s=0.0))
 
 
-def phase(name: str, base_url: str, db: str, page_size: int) -> dict[str, Any]:
-    """Child: run one phase and report seconds, studies, requests and peak RSS (KiB) as JSON."""
-    config = config_for(base_url, db, page_size)
-    import requests  # noqa: F401  (imported before the clock starts, like trialfinder for the sync phases)
+def _bodies(url: str, page_size: int) -> Iterator[bytes]:
+    """GET /version, then the body of every page of every default search."""
+    import requests
 
-    from trialfinder.ingest.normalize import canonical_json_and_hash  # noqa: F401
+    from trialfinder.config import DEFAULT_SEARCHES
 
-    started = time.perf_counter()
-    if name == "baseline":
-        studies, requests_made = _baseline(config, db)
-    elif name == "floor":
-        studies, requests_made = _floor(config)
-    else:
-        from trialfinder.db import open_database
-        from trialfinder.run.sync import run_sync
-
-        engine = open_database(config.database.url)
-        started = time.perf_counter()
-        result = run_sync(config, engine, full=name != "resync-incr", progress=False)
-        studies, requests_made = result.seen, result.requests
-    seconds = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "studies": studies, "requests": requests_made, "rss_kib": rss}
-
-
-def _pages(config: Any, session: Any) -> Iterator[dict[str, Any]]:
-    """GET /version, then every page of every configured search, json-parsed: the downloads baseline and floor share."""
-    session.get(config.api.base_url + "/version", timeout=60)
-    for search in config.searches:
+    session = requests.Session()
+    session.get(url + "/version", timeout=60)
+    for search in DEFAULT_SEARCHES:
         token = None
         while True:
-            params = {**search.params, "pageSize": config.api.page_size, "countTotal": "true", "format": "json"}
+            params: dict[str, str | int] = {**search.params, "pageSize": page_size, "countTotal": "true"}
+            params["format"] = "json"
             if token:
                 params["pageToken"] = token
-            page = json.loads(session.get(config.api.base_url + "/studies", params=params, timeout=60).content)
-            yield page
-            token = page.get("nextPageToken")
+            body = session.get(url + "/studies", params=params, timeout=60).content
+            token = _next_token(body)
+            yield body
             if not token:
                 break
 
 
-def _baseline(config: Any, db: str) -> tuple[int, int]:
-    import requests
-
-    session = requests.Session()
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE raw (nct_id TEXT, body TEXT)")
-    studies, requests_made = 0, 1  # /version
-    with conn:
-        for page in _pages(config, session):
-            requests_made += 1
-            rows = [(s["protocolSection"]["identificationModule"]["nctId"], json.dumps(s)) for s in page["studies"]]
-            conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
-            studies += len(rows)
-    return studies, requests_made
+def _next_token(body: bytes) -> str | None:
+    """The page's nextPageToken, read from the tail of the body without parsing it (the fake puts it last)."""
+    tail = body[-300:].decode("utf-8", "replace")
+    marker = tail.rfind('"nextPageToken":"')
+    if marker < 0:
+        return None
+    return tail[marker + len('"nextPageToken":"'):].split('"', 1)[0]
 
 
-def _floor(config: Any) -> tuple[int, int]:
-    """The baseline's download and parse, then each study's canonical JSON and hash (as the sync computes them)."""
-    import requests
+def raw_phase(name: str, url: str, db: str, page_size: int) -> None:
+    """Child: fetch, fetch-parse or raw; prints the number of studies."""
+    studies = 0
+    conn = sqlite3.connect(db) if name == "raw" else None
+    if conn is not None:
+        conn.execute("CREATE TABLE raw (nct_id TEXT, body TEXT)")
+    for body in _bodies(url, page_size):
+        if name == "fetch":
+            studies += body.count(b'"nctId":')  # the raw count of the page, no parsing
+            continue
+        page = json.loads(body)
+        if conn is None:
+            studies += len(page["studies"])
+            continue
+        rows = [(s["protocolSection"]["identificationModule"]["nctId"], json.dumps(s)) for s in page["studies"]]
+        conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
+        studies += len(rows)
+    if conn is not None:
+        conn.commit()
+        conn.close()
+    print(studies)
 
-    from trialfinder.ingest.normalize import canonical_json_and_hash
 
-    session = requests.Session()
-    studies, requests_made = 0, 1  # /version
-    gc.disable()  # as run_sync does during a run: the floor is the least a sync can do
-    for page in _pages(config, session):
-        requests_made += 1
-        for study in page["studies"]:
-            canonical_json_and_hash(study)
-        studies += len(page["studies"])
-    return studies, requests_made
+def run_phase(name: str, url: str, db: str, page_size: int, tmp: str) -> dict[str, Any]:
+    """One phase as a whole process: wall seconds from spawn to exit, and the process's peak RSS."""
+    if name in ("fetch", "fetch-parse", "raw"):
+        argv = [sys.executable, __file__, "--child", name, url, db, str(page_size)]
+    else:
+        config = Path(tmp) / f"{Path(db).stem}.toml"
+        config.write_text(f'[api]\nbase_url = "{url}"\npage_size = {page_size}\nmin_interval_s = 0.0\n'
+                          f'[database]\nurl = "sqlite:///{db}"\n')  # fmt: skip
+        mode = ["--full"] if name in ("first", "resync-full") else []
+        argv = [sys.executable, "-c", "import sys; from trialfinder.cli import main; sys.exit(main())",
+                "--config", str(config), "sync", *mode]  # fmt: skip
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stderr is not None
+    out, err = child.stdout.read(), child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"phase {name} failed ({child.returncode}): {err.strip()[-500:]}")
+    if name in ("fetch", "fetch-parse", "raw"):
+        studies = int(out.strip().splitlines()[-1])
+    else:
+        studies = int((out + err).split(" studies seen")[0].rsplit(" ", 1)[-1])
+    return {"seconds": seconds, "studies": studies, "rss_kib": usage.ru_maxrss}
 
 
 def _keep_best(results: dict[str, dict[str, Any]], name: str, measured: dict[str, Any]) -> None:
@@ -145,17 +156,13 @@ def _keep_best(results: dict[str, dict[str, Any]], name: str, measured: dict[str
     results[name] = {**best, "rss_kib": rss, "rounds": rounds}
 
 
-def run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def start_server(n: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(n: int) -> tuple[subprocess.Popen[str], str, str]:
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert server.stdout is not None
-    return server, server.stdout.readline().strip()
+    url, kind = server.stdout.readline().split()
+    return server, url, kind
 
 
 def expected_requests(base_url: str, page_size: int) -> tuple[int, dict[str, int]]:
@@ -183,50 +190,49 @@ def main() -> None:
         return serve(args.serve)
     if args.child:
         name, url, db, page = args.child
-        print(json.dumps(phase(name, url, db, int(page))))
-        return None
+        return raw_phase(name, url, db, int(page))
 
     n, page_size, rounds = args.studies, args.page_size, max(1, args.rounds)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        server, url = start_server(n)
+        server, url, kind = start_server(n)
         try:
-            want, totals = expected_requests(url, page_size)
+            _, totals = expected_requests(url, page_size)
             for number in range(rounds):
                 db = f"{tmp}/tf{number}.db"
-                plan = (("baseline", f"{tmp}/baseline{number}.db"), ("floor", db), ("first", db), ("resync-full", db))
-                for name, path in plan:
-                    _keep_best(results, name, run_child(name, url, path, str(page_size)))
-            _keep_best(results, "resync-incr", run_child("resync-incr", url, db, str(page_size)))
+                for name, path in (("fetch", db), ("fetch-parse", db), ("raw", f"{tmp}/raw{number}.db"),
+                                   ("first", db), ("resync-full", db)):  # fmt: skip
+                    _keep_best(results, name, run_phase(name, url, path, page_size, tmp))
+            _keep_best(results, "resync-incr", run_phase("resync-incr", url, db, page_size, tmp))
+            size = os.path.getsize(db)
         finally:
             server.communicate("")
-        small = 2 * n
-        server, url = start_server(small)
-        try:
-            results["first-double"] = run_child("first", url, f"{tmp}/small.db", str(page_size))
-        finally:
-            server.communicate("")
-
-    base_rate = results["baseline"]["studies"] / results["baseline"]["seconds"]
-    print(f"trialfinder sync benchmark: N={n} studies, page_size={page_size}, searches={totals}")
-    print(f"{'phase':<13} {'studies':>8} {'seconds':>8} {'studies/s':>10} {'vs baseline':>11} {'requests':>8} "
-          f"{'peak RSS':>10} {'rounds':>6}")  # fmt: skip
-    for name, r in results.items():
-        rate = r["studies"] / r["seconds"] if r["seconds"] else float("inf")
-        print(f"{name:<13} {r['studies']:>8} {r['seconds']:>8.2f} {rate:>10.0f} {rate / base_rate:>10.2f}x "
-              f"{r['requests']:>8} {r['rss_kib'] / 1024:>8.1f} MB {r.get('rounds', 1):>6}")  # fmt: skip
-    first, full = results["first"], results["resync-full"]
-    print(f"first sync vs raw baseline: {first['studies'] / first['seconds'] / base_rate:.2f}x (target >= 1.0)")
-    bound = first["seconds"] / results["floor"]["seconds"]
-    print(f"unchanged full re-sync speed-up over first sync: {first['seconds'] / full['seconds']:.2f}x (target >= 3; "
-          f"at most {bound:.2f}x here, as no full sync beats the floor)")  # fmt: skip
-    print(f"floor vs raw baseline: {results['floor']['studies'] / results['floor']['seconds'] / base_rate:.2f}x "
-          "(the first sync does all of the floor's work, then normalizes and writes)")  # fmt: skip
-    print(f"requests, first sync: {first['requests']} (target ceil(n/page_size) per search + 1 = {want})")
-    print(f"peak RSS, first sync at N={n}: {first['rss_kib'] / 1024:.1f} MB; at N={small}: "
-          f"{results['first-double']['rss_kib'] / 1024:.1f} MB (ratio "
-          f"{first['rss_kib'] / results['first-double']['rss_kib']:.2f}, target ~1: one page at a time)")  # fmt: skip
+    report(n, page_size, totals, kind, results, size)
     return None
+
+
+def report(n: int, page_size: int, totals: dict[str, int], kind: str, results: dict[str, dict[str, Any]],
+           db_bytes: int) -> None:
+    """Print the table and the targets."""
+    raw_rate = results["raw"]["studies"] / results["raw"]["seconds"]
+    print(f"trialfinder sync benchmark: N={n} studies ({kind} results sections), page_size={page_size}, "
+          f"searches={totals}; whole processes, wall time spawn to exit")  # fmt: skip
+    print(f"{'phase':<12} {'studies':>8} {'seconds':>8} {'studies/s':>10} {'vs raw':>7} {'peak RSS':>10} {'rounds':>6}")
+    for name, r in results.items():
+        rate = r["studies"] / r["seconds"]
+        print(f"{name:<12} {r['studies']:>8} {r['seconds']:>8.2f} {rate:>10.0f} {rate / raw_rate:>6.2f}x "
+              f"{r['rss_kib'] / 1024:>7.1f} MB {r['rounds']:>6}")  # fmt: skip
+    first, full, fetch = results["first"], results["resync-full"], results["fetch"]
+    first_vs_raw = first["studies"] / first["seconds"] / raw_rate
+    print(f"first full sync vs raw loop: {first_vs_raw:.2f}x the speed (target >= {TARGETS['first_vs_raw']})")
+    print(f"unchanged full re-sync: {full['seconds'] / fetch['seconds']:.2f}x the fetch-only time "
+          f"(target <= {TARGETS['resync_vs_fetch']}); {first['seconds'] / full['seconds']:.2f}x faster than the first")
+    parse = results["fetch-parse"]["seconds"]
+    print(f"full sync vs requests + json.loads (no storage): {first['seconds'] / parse:.2f}x the time "
+          "(target <= 1.0 at N=1000)")  # fmt: skip
+    peak = max(first["rss_kib"], full["rss_kib"]) / 1024
+    print(f"peak RSS of a sync at N={n}: {peak:.1f} MB (target <= {TARGETS['rss_mb']:.0f} MB, flat in N: compare "
+          f"with --studies {n * 10}); database {db_bytes / 2**20:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from trialfinder.export.rows import ExportRequest, pick_columns
 from trialfinder.export.writers import export_to_stream
 from trialfinder.history.diff import diff
 from trialfinder.history.events import EventFilter, load_events, record_events
-from trialfinder.ingest.store import Candidate, StudyWriter, finish_run, start_run
+from trialfinder.ingest.runs import finish_run, start_run
+from trialfinder.ingest.store import Candidate, StudyWriter
 from trialfinder.mail.digest import digest_context, render_digest
 from trialfinder.models import Study, table_of, utcnow
 from trialfinder.site.render import render_site

@@ -9,19 +9,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialfinder.resources import migrations_dir
 
+if TYPE_CHECKING:  # Alembic is imported only to upgrade (or to read the migrations folder)
+    from alembic.config import Config as AlembicConfig
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7472_6961_6C66_0001  # PostgreSQL advisory lock key of schema upgrades ("trialf" + 1)
+# The newest revision in migrations/versions: a database at it needs no Alembic at all. tests/test_migrations.py
+# keeps it equal to the folder's head.
+HEAD_REVISION = "0007"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -47,6 +50,8 @@ def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
 
 def alembic_config(url: str) -> AlembicConfig:
     """An Alembic config pointing at the shipped migrations folder and `url`."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -55,25 +60,22 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def head_revision(url: str) -> str | None:
     """The newest revision in the migrations folder."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
-def _current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (no-op when it already is). Processes opening one database at once
     (web workers, the scheduler) take turns: one migrates, the others then find it at head."""
-    url = engine.url.render_as_string(hide_password=False)
-    head = head_revision(url)
-    if _current_revision(engine) == head:
+    if current_revision(engine) == HEAD_REVISION:
         return
     with _migration_lock(engine):
-        if _current_revision(engine) == head:  # another process did it while we waited
+        if current_revision(engine) == HEAD_REVISION:  # another process did it while we waited
             return
-        cfg = alembic_config(url)
+        from alembic import command
+
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
@@ -104,6 +106,17 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's Alembic revision, read with plain SQL; None for a database without one."""
+    with engine.connect() as connection:
+        try:
+            with connection.begin():
+                rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except (OperationalError, ProgrammingError):  # no alembic_version table yet
+            return None
+    return rows[0] if len(rows) == 1 else None
 
 
 def open_database(url: str) -> Engine:

@@ -147,6 +147,9 @@ class Study(Base):
     eligibility_criteria: Mapped[str | None] = mapped_column(Text)
     raw_json: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # normalize.fingerprint of the raw bytes the API last sent for this study: a page's unchanged studies are
+    # found by it before they are parsed. None until a sync has seen the study's bytes.
+    raw_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     first_seen: Mapped[dt.datetime]
     last_seen: Mapped[dt.datetime]
     last_changed: Mapped[dt.datetime]

@@ -53,7 +53,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fixed = Clock()
-    for module in ("trialfinder.ingest.store", "trialfinder.ingest.sync"):
+    for module in ("trialfinder.ingest.store", "trialfinder.ingest.runs", "trialfinder.ingest.sync"):
         monkeypatch.setattr(f"{module}.utcnow", fixed)
     monkeypatch.setattr("trialfinder.export.writers.utcnow", lambda: EXPORTED)
     return fixed

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy import Engine, make_url
 
 from trialfinder.config import Config, ConfigError, load_config
-from trialfinder.db import open_database
 from trialfinder.wording import printable
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a command first needs the database, not for --help
+    from sqlalchemy import Engine
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 log = logging.getLogger("trialfinder")
@@ -40,6 +41,8 @@ class AppContext:
     def engine(self) -> Engine:
         """The database engine, schema upgraded to head."""
         if self._engine is None:
+            from trialfinder.db import open_database
+
             url = self.config.database.url
             try:
                 self._engine = open_database(url)
@@ -71,6 +74,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _hide_password(url: str) -> str:
     try:
+        from sqlalchemy import make_url
+
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not even a URL: it is shown as given, it has no password to hide
         return url

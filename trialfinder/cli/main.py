@@ -1,5 +1,5 @@
 """The `trialfinder` click group, its global options, `sync` and `status`; the other commands live in the modules
-of this package (one per command family) and are added to `main` at the bottom here.
+of this package (one per command family), imported only when their command runs (LAZY_COMMANDS).
 
 Exit codes: 0 done; 1 the work failed (e.g. the API kept failing; nothing was changed); 2 bad input or config;
 3 another sync is running.
@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 the work failed (e.g. the API kept failing; nothing was ch
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -26,7 +27,72 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def _lazy_commands() -> dict[str, tuple[str, str, str]]:
+    """name -> (module, attribute, the first paragraph of its help, for --help without importing the module)."""
+    return {
+        "datasette-metadata": ("trialfinder.cli.export", "datasette_metadata_command", "Print Datasette's "
+                               "metadata.json for the SQLite database: what every table and column means, the "
+                               "source and its terms, the ClinicalTrials.gov data timestamp; subscribers and "
+                               "arbitrary SQL closed."),
+        "digest": ("trialfinder.cli.digest", "digest", "Print what changed in the window: new studies and recruitment "
+                   "first, then sites, then dates and details."),
+        "export": ("trialfinder.cli.export", "export_command", "Export the stored studies for spreadsheets or pandas: "
+                   "one row per study (default), site, event or version."),
+        "feeds": ("trialfinder.cli.digest", "feeds", "Write Atom feeds of the change events: DIR/feed.xml (all "
+                  "searches) and DIR/feeds/<search>.xml."),
+        "render": ("trialfinder.cli.site", "render_command", "Write the static site: index.html (every study, with "
+                   "filters), study/<NCT id>.html, changes.html, the Atom feeds, the CSV downloads in exports/ (with "
+                   "the data dictionary) and the CSS/JS it needs."),
+        "run": ("trialfinder.cli.pipeline", "run_command", "Run the whole pipeline once: sync, render the site, write "
+                "exports and feeds, send due digests."),
+        "schedule": ("trialfinder.cli.pipeline", "schedule_command", "Run the pipeline on the [schedule] triggers "
+                     "until stopped (SIGTERM or Ctrl-C exits 0 after the running step)."),
+        "serve": ("trialfinder.cli.web", "serve", "Serve the rendered site ([site] out_dir) and /subscribe, /confirm, "
+                  "/unsubscribe until Ctrl-C."),
+        "subscribers": ("trialfinder.cli.subscribers", "subscribers", "Manage who gets the e-mail digests (people can "
+                        "also subscribe themselves on `trialfinder serve`)."),
+    }  # fmt: skip
+
+
+LAZY_COMMANDS = _lazy_commands()
+
+
+class _LazyGroup(GuardedGroup):
+    """A group whose command modules are imported when their command runs (or its own --help is asked for)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_COMMANDS:
+            module, attribute, _ = LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            if cmd_name == "digest":
+                from trialfinder.cli.subscribers import digest_send
+
+                assert isinstance(command, click.Group)
+                command.add_command(digest_send)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            if loaded is not None:
+                rows.append((name, loaded.get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})  # fmt: skip
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="TRIALFINDER_CONFIG",
     help="config.toml to use [default: $TRIALFINDER_CONFIG, else ./config.toml if present, else built-in defaults]",
@@ -57,7 +123,7 @@ def sync(ctx: click.Context, full: bool) -> None:
     run succeeded, else full. Shows a progress bar on a terminal and ends with a one-line summary. The run is one
     transaction: if it fails, the database is as it was. Exit 3 if another sync is running.
     """
-    from trialfinder.ingest.store import SyncBusy
+    from trialfinder.ingest.runs import SyncBusy
     from trialfinder.ingest.sync import SyncFailed
     from trialfinder.run.signals import raise_on_sigterm
     from trialfinder.run.sync import run_sync
@@ -98,21 +164,3 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
         exc.show()
         return exc.exit_code
     return 0
-
-
-def _register_commands() -> None:
-    from trialfinder.cli.digest import digest, feeds
-    from trialfinder.cli.export import datasette_metadata_command, export_command
-    from trialfinder.cli.pipeline import run_command, schedule_command
-    from trialfinder.cli.site import render_command
-    from trialfinder.cli.subscribers import digest_send, subscribers
-    from trialfinder.cli.web import serve
-
-    for command in (run_command, schedule_command, digest, feeds, render_command, export_command,
-                    datasette_metadata_command, subscribers, serve):
-        main.add_command(command)
-    assert isinstance(digest, click.Group)
-    digest.add_command(digest_send)
-
-
-_register_commands()

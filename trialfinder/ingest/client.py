@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import requests
 
 from trialfinder.config import ApiConfig
@@ -39,11 +40,16 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Page:
-    """One page of GET /studies."""
+    """One page of GET /studies: each study as its raw JSON bytes (a msgspec.Raw slice of the page, not parsed),
+    or as a parsed dict when the page needed the stdlib parser (see split_page)."""
 
-    studies: list[dict[str, Any]]
+    studies: list[Any]
     total_count: int | None
     next_page_token: str | None
+
+    def records(self) -> list[Any]:
+        """Every study of the page parsed (the stdlib parser, as a sync parses a study it does not recognise)."""
+        return [json.loads(bytes(item)) if isinstance(item, msgspec.Raw) else item for item in self.studies]
 
 
 @dataclass
@@ -89,26 +95,29 @@ class ApiClient:
         token: str | None = None
         while True:
             query = dict(base) if token is None else {**base, "pageToken": token}
-            data = self.get_json("/studies", query)
-            if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
-                raise ApiError("unexpected /studies answer: no 'studies' list")
-            token = data.get("nextPageToken") or None
-            total = data.get("totalCount")
-            yield Page(data["studies"], total if isinstance(total, int) else None, token)
+            studies, total, token = self._get("/studies", query, split_page)
+            token = token or None
+            yield Page(studies, total if isinstance(total, int) and not isinstance(total, bool) else None, token)
             if token is None:
                 return
 
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
 
-        One background thread does the HTTP (and the min_interval_s wait) one page ahead, so at most two pages are
-        in memory. An error in the thread is raised here, at the page it stopped; closing the iterator stops it.
+        One background thread does the HTTP (and the min_interval_s wait) one page ahead and splits the body into
+        per-study byte slices without building Python objects; it fetches a page only once the one before was taken,
+        so at most two pages are alive. An error in the thread is raised here, at the page it stopped; closing the
+        iterator stops it.
         """
         pages = ((name, page) for name, params in searches for page in self.iter_pages(params))
         return _read_ahead(pages)
 
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET base_url+path and parse JSON, retrying transient faults up to max_retries times."""
+        return self._get(path, params, json.loads)
+
+    def _get(self, path: str, params: dict[str, str] | None, decode: Callable[[bytes], Any]) -> Any:
+        """GET base_url+path and `decode` the body; a ValueError from `decode` (not JSON) is retried."""
         url = self.config.base_url.rstrip("/") + path
         attempt = 0
         while True:
@@ -128,7 +137,7 @@ class ApiClient:
                     raise _refused(status, path, response.text)
                 else:
                     try:
-                        return json.loads(response.content)
+                        return decode(response.content)
                     except ValueError:
                         kind = response.headers.get("Content-Type", "?")
                         problem = f"body is not valid JSON ({len(response.content)} bytes, {kind})"
@@ -150,6 +159,34 @@ class ApiClient:
             if gap > 0:
                 self.sleep(gap)
         self._last_request_at = time.monotonic()
+
+
+class _PageShape(msgspec.Struct):
+    studies: list[msgspec.Raw]
+    totalCount: Any = None
+    nextPageToken: Any = None
+
+
+_PAGE = msgspec.json.Decoder(_PageShape)
+
+
+def split_page(body: bytes) -> tuple[list[Any], Any, Any]:
+    """(studies, totalCount, nextPageToken) of a /studies body; each study a msgspec.Raw slice of `body`.
+
+    msgspec checks the whole body is JSON without building objects for the studies. A body it refuses that the
+    stdlib parser takes (a lone surrogate escape) is parsed by the stdlib, its studies then dicts. ValueError when
+    the body is not JSON at all; ApiError when it has no "studies" list.
+    """
+    try:
+        shape = _PAGE.decode(body)
+    except msgspec.ValidationError:
+        raise ApiError("unexpected /studies answer: no 'studies' list") from None
+    except msgspec.DecodeError:
+        data = json.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+            raise ApiError("unexpected /studies answer: no 'studies' list") from None
+        return data["studies"], data.get("totalCount"), data.get("nextPageToken")
+    return shape.studies, shape.totalCount, shape.nextPageToken
 
 
 def _retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
@@ -180,22 +217,29 @@ _DONE = object()
 
 
 def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
-    """Run `source` in a thread, one item ahead of the consumer."""
+    """Run `source` in a thread, one item ahead of the consumer: at most two items alive, the one the consumer
+    holds and the one being fetched (the thread asks `source` for the next item only once the last was taken)."""
     handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    tickets: queue.Queue[None] = queue.Queue()
+    tickets.put(None)  # the first item may be fetched at once
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in source:
+            iterator = iter(source)
+            while True:
                 while not stop.is_set():
                     try:
-                        handoff.put(item, timeout=0.1)
+                        tickets.get(timeout=0.1)
                         break
-                    except queue.Full:
+                    except queue.Empty:
                         continue
                 if stop.is_set():
                     return
-            handoff.put(_DONE)
+                item = next(iterator, _DONE)
+                handoff.put(item)
+                if item is _DONE:
+                    return
         except BaseException as exc:  # handed to the consumer, which raises it
             handoff.put(exc)
 
@@ -204,11 +248,13 @@ def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]
     try:
         while True:
             item = handoff.get()
+            tickets.put(None)
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
+            item = None
     finally:
         stop.set()
         while thread.is_alive():

@@ -1,4 +1,4 @@
-"""Pure functions: one ClinicalTrials.gov API v2 study (a dict) -> a flat record, plus its canonical hash.
+"""Pure functions: one ClinicalTrials.gov API v2 study (a dict) -> a flat record, plus its hash (canonical.py).
 
 Tolerant by design: a missing module or field gives None or an empty list, and an unknown enum value is kept as
 given. Partial dates ("2008-11") are kept as given, with a sortable `datetime.date` beside them.
@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import json
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# Paths left out of the content hash, each with the reason. Nothing else is ignored.
-HASH_IGNORED_PATHS: dict[tuple[str, ...], str] = {
-    ("derivedSection", "miscInfoModule", "versionHolder"): (
-        "the date stamp of the API's daily data build: it moves for every record on every refresh, "
-        "so hashing it would write a new version of every study every day although nothing in the record changed"
-    ),
-}
+# Re-exported: callers have always found the canonical text and hash here.
+from trialfinder.ingest.canonical import (  # noqa: F401
+    HASH_IGNORED_PATHS,
+    HASH_SCHEME,
+    canonical_json,
+    canonical_json_and_hash,
+    content_hash,
+    fingerprint,
+    loads_checked,
+)
 
 _AGE_UNITS_IN_YEARS = {
     "year": 1.0,
@@ -44,104 +44,6 @@ class Normalized:
     locations: list[dict[str, Any]]
     raw_json: str
     content_hash: str
-
-
-# One encoder for every canonical text: `encode` is exactly json.dumps with these arguments, without building an
-# encoder per call. Dict keys are encoded the way the (C) encoder encodes them: encode_basestring, as ensure_ascii
-# is off.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_encode_key = json.encoder.encode_basestring
-
-
-def canonical_json(record: Any) -> str:
-    """Compact JSON with sorted keys: the same content always gives the same text."""
-    return _CANONICAL.encode(record)
-
-
-def content_hash(record: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of `record` without HASH_IGNORED_PATHS (the input is left untouched)."""
-    return _sha256(canonical_json(_without_ignored(record)))
-
-
-def canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
-    """`(canonical_json(record), content_hash(record))`, serialising the record once instead of twice.
-
-    The canonical text of a dict is "{" + ",".join(key + ":" + text of value, keys sorted) + "}", so both texts are
-    assembled from the same pieces: only the dicts along HASH_IGNORED_PATHS are taken apart, and each of their
-    other values is encoded once and shared. Dicts with keys that are not all strings (never from JSON) take the
-    plain two-pass way.
-    """
-    try:
-        text, hashed = _canonical_pair(record, _IGNORED_TREE)
-    except _NotAllStringKeys:
-        return canonical_json(record), content_hash(record)
-    return text, _sha256(hashed)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class _NotAllStringKeys(Exception):
-    pass
-
-
-def _ignored_tree(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
-    """HASH_IGNORED_PATHS as nested dicts; None marks an ignored key."""
-    tree: dict[str, Any] = {}
-    for path in paths:
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-            assert node is not None, "an ignored path lies inside another"
-        assert path[-1] not in node, "an ignored path lies inside another"
-        node[path[-1]] = None
-    return tree
-
-
-_IGNORED_TREE = _ignored_tree(HASH_IGNORED_PATHS)
-_ABSENT = object()
-
-
-def _canonical_pair(value: dict[str, Any], tree: dict[str, Any]) -> tuple[str, str]:
-    """Canonical JSON of `value`, and of `value` without the non-null values at the ignored paths of `tree`
-    (as `_without_ignored` removes them: only when every dict along the path is a dict)."""
-    if not all(type(key) is str for key in value):
-        raise _NotAllStringKeys
-    full: list[str] = []
-    kept: list[str] = []
-    for key in sorted(value):
-        item = value[key]
-        node = tree.get(key, _ABSENT)
-        if node is _ABSENT or (node is not None and not isinstance(item, dict)):
-            piece = _encode_key(key) + ":" + _CANONICAL.encode(item)
-            full.append(piece)
-            kept.append(piece)
-        elif node is None:
-            piece = _encode_key(key) + ":" + _CANONICAL.encode(item)
-            full.append(piece)
-            if item is None:
-                kept.append(piece)
-        else:
-            text, hashed = _canonical_pair(item, node)
-            full.append(_encode_key(key) + ":" + text)
-            kept.append(_encode_key(key) + ":" + hashed)
-    return "{" + ",".join(full) + "}", "{" + ",".join(kept) + "}"
-
-
-def _without_ignored(record: dict[str, Any]) -> dict[str, Any]:
-    """`record` minus the ignored paths: only the dicts along each path are copied, never the whole record."""
-    result = record
-    for path in HASH_IGNORED_PATHS:
-        if _get(result, *path) is None:
-            continue
-        result = dict(result)
-        parent = result
-        for key in path[:-1]:
-            parent[key] = dict(parent[key])
-            parent = parent[key]
-        del parent[path[-1]]
-    return result
 
 
 NCT_ID = re.compile(r"NCT\d{8}")  # the only shape ClinicalTrials.gov gives; ids name files and sort exports

@@ -58,7 +58,7 @@ def check_missing(api: ApiClient, searches: Sequence[SearchConfig], ids: Sequenc
             if params is None:
                 continue
             try:
-                records = [record for page in api.iter_pages(params) for record in page.studies]
+                records = [record for page in api.iter_pages(params) for record in page.records()]
             except ApiError as exc:
                 log.warning("search %s: could not check %d studies it may still find: %s", search.name, len(chunk), exc)
                 failed.update(chunk)

@@ -1,4 +1,4 @@
-"""Writes to the database: the `sync` lease, sync-run rows, and studies with a version row only when the hash changes.
+"""Writes to the database: studies, with a version row only when the hash changes (sync runs: `ingest.runs`).
 
 `StudyWriter` works inside the caller's transaction (one per sync run) a page at a time, with set-based SQL:
 one SELECT for the page's existing rows, then executemany inserts (bulk.insert_rows) and updates. Plain SQLAlchemy
@@ -14,29 +14,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.checks import first_line, newest_valid_date, unstorable_field
 from trialfinder.ingest.normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
-from trialfinder.leases import DEFAULT_TTL_S, Lease, LeaseBusy, acquire, leases
-from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of, utcnow
+from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, table_of, utcnow
 
 studies = table_of(Study)
 versions = table_of(StudyVersion)
 locations = table_of(StudyLocation)
 searches = table_of(StudySearch)
-runs = table_of(SyncRun)
 log = logging.getLogger(__name__)
 
 
 # How many distinct stored dates, newest first, are looked at for a valid one (odd values are rare).
 NEWEST_DATE_CANDIDATES = 200
-
-
-class SyncBusy(Exception):
-    """Another sync holds the `sync` lease."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +52,14 @@ class Candidate:
     record: dict[str, Any]
     content_hash: str
     raw_json: str
+    fingerprint: str | None = None  # normalize.fingerprint of the bytes it was parsed from, when known
 
     @classmethod
-    def of(cls, record: dict[str, Any]) -> Candidate:
-        """ValueError when the record has no NCT id."""
+    def of(cls, record: dict[str, Any], fingerprint: str | None = None, floats_plain: bool = False) -> Candidate:
+        """ValueError when the record has no NCT id; `floats_plain` as for canonical_json_and_hash."""
         nct_id = nct_id_of(record)
-        raw_json, digest = canonical_json_and_hash(record)
-        return cls(nct_id, record, digest, raw_json)
+        raw_json, digest = canonical_json_and_hash(record, floats_plain)
+        return cls(nct_id, record, digest, raw_json, fingerprint)
 
     def normalized(self) -> Normalized:
         """The full flat record (only computed for studies that are new or changed)."""
@@ -82,58 +77,6 @@ class Counts:
     removed: int = 0
     skipped: int = 0
     per_search: dict[str, dict[str, int | None]] = field(default_factory=dict)
-
-
-# The `sync` lease of each run this process holds, released by finish_run.
-_held: dict[int, Lease] = {}
-
-
-def start_run(engine: Engine, mode: str, *, lease_s: float = DEFAULT_TTL_S) -> int:
-    """Take the `sync` lease (trialfinder/leases.py) and record a running sync run; SyncBusy when a live sync holds
-    it. The lease of a dead process (on any host) is taken over and its run marked failed."""
-    try:
-        lease = acquire(engine, "sync", ttl_s=lease_s, on_takeover=_fail_dead_run)
-    except (LeaseBusy, OperationalError) as exc:
-        row = exc.row if isinstance(exc, LeaseBusy) else None
-        if row is None:
-            raise SyncBusy("another sync is running (it started a moment ago)") from None
-        raise SyncBusy(_busy_message(row.since, row.holder)) from None
-    try:
-        with engine.begin() as conn:
-            run_id = int(conn.execute(
-                insert(runs).values(started_at=utcnow(), status="running", mode=mode, requests=0).returning(runs.c.id)
-            ).scalar_one())
-            conn.execute(update(leases).where(leases.c.name == "sync", leases.c.holder == lease.holder)
-                         .values(run_id=run_id))  # fmt: skip
-    except BaseException:
-        lease.release()
-        raise
-    _held[run_id] = lease
-    return run_id
-
-
-def _fail_dead_run(conn: Connection, old: Any) -> None:
-    conn.execute(
-        update(runs)
-        .where(runs.c.id == old.run_id, runs.c.status == "running")
-        .values(status="failed", finished_at=utcnow(),
-                error=f"the process running this sync ({old.holder}) ended without finishing")
-    )
-
-
-def _busy_message(started_at: dt.datetime, holder: str) -> str:
-    return f"another sync is running (started at {started_at:%Y-%m-%d %H:%M:%S} UTC, process {holder})"
-
-
-def finish_run(engine: Engine, run_id: int, *, status: str, values: dict[str, Any]) -> None:
-    """Record how the run ended and release the `sync` lease, in one transaction."""
-    lease = _held.pop(run_id, None)
-    if lease is not None:
-        lease.stop_renewing()
-    with engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(status=status, finished_at=utcnow(), **values))
-        if lease is not None:
-            lease.release(conn)
 
 
 def newest_update_posted(conn: Connection) -> str | None:
@@ -162,24 +105,34 @@ class StudyWriter:
         self.seen: set[str] = set()  # ids written (new, changed or unchanged) in this run
         self._previous: dict[str, dict[str, Any]] = {}
 
-    def write_page(self, search_name: str, page: Sequence[Candidate]) -> list[Change]:
+    def recognise(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        """The stored studies whose raw fingerprint is one of `fingerprints`: {fingerprint: nct_id}."""
+        if not fingerprints:
+            return {}
+        query = select(studies.c.raw_fingerprint, studies.c.nct_id).where(studies.c.raw_fingerprint.in_(fingerprints))
+        return {fp: nct_id for fp, nct_id in self.conn.execute(query)}
+
+    def write_page(self, search_name: str, page: Sequence[Candidate], recognised: Sequence[str] = ()) -> list[Change]:
         """Upsert one page found by `search_name`; returns the studies whose content changed (or are new).
 
-        A record that cannot be stored (a value no column holds, or the database refuses it) is skipped: logged
-        with its id and field, counted, kept in `skipped` for the next run to retry; the rest of the page is written.
+        `recognised`: stored studies of the page whose raw bytes had the stored fingerprint (so the same content),
+        counted and stamped as unchanged without having been parsed. A record that cannot be stored (a value no
+        column holds, or the database refuses it) is skipped: logged with its id and field, counted, kept in
+        `skipped` for the next run to retry; the rest of the page is written.
         """
         unique = [item for item in {item.nct_id: item for item in page}.values() if item.nct_id not in self.skipped]
-        if not unique:
+        listed = {item.nct_id for item in unique}
+        same = [nct_id for nct_id in dict.fromkeys(recognised) if nct_id not in listed and nct_id not in self.skipped]
+        if not unique and not same:
             return []
         existing = {
             row.nct_id: row
             for row in self.conn.execute(
-                select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at).where(
-                    studies.c.nct_id.in_([item.nct_id for item in unique])
-                )
+                select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at,
+                       studies.c.raw_fingerprint).where(studies.c.nct_id.in_([*listed, *same]))
             )
-        }
-        plan = _PagePlan()
+        }  # fmt: skip
+        plan = _PagePlan(prints={item.nct_id: item.fingerprint for item in unique})
         for item in unique:
             row = existing.get(item.nct_id)
             if row is None or row.content_hash != item.content_hash:
@@ -191,7 +144,13 @@ class StudyWriter:
                 (plan.fresh if row is None else plan.changed).append(normalized)
             else:
                 plan.touched.append(item.nct_id)
+                if item.fingerprint is not None and row.raw_fingerprint != item.fingerprint:
+                    plan.refingerprint.append({"key": item.nct_id, "raw_fingerprint": item.fingerprint})
             plan.rows[item.nct_id] = row
+        for nct_id in same:
+            if nct_id in existing:  # recognised by its stored fingerprint: unchanged, never parsed
+                plan.touched.append(nct_id)
+                plan.rows[nct_id] = existing[nct_id]
         try:
             with self.conn.begin_nested():
                 self._apply(search_name, plan)
@@ -208,7 +167,7 @@ class StudyWriter:
         entries.update({nct_id: ("touched", nct_id) for nct_id in plan.touched})
         for nct_id, row in plan.rows.items():
             name, entry = entries[nct_id]
-            single = _PagePlan(rows={nct_id: row})
+            single = _PagePlan(rows={nct_id: row}, prints=plan.prints)
             getattr(single, name).append(entry)
             try:
                 with self.conn.begin_nested():
@@ -253,16 +212,16 @@ class StudyWriter:
 
     def _apply(self, search_name: str, plan: _PagePlan) -> None:
         """The page's writes, set-based; `_previous` gets the replaced records of changed studies."""
-        fresh, changed, touched = plan.fresh, plan.changed, plan.touched
+        fresh, changed, touched, prints = plan.fresh, plan.changed, plan.touched, plan.prints
         if changed:  # the versions they replace, read in one query before the rows are overwritten
             self._previous.update(self._raw([item.nct_id for item in changed]))
         if fresh:
-            insert_rows(self.conn, studies, [self._study_row(item, first_seen=True) for item in fresh],
+            insert_rows(self.conn, studies, [self._study_row(item, prints, first_seen=True) for item in fresh],
                         {**self._stamps, "first_seen": self.now})  # fmt: skip
         if changed:
             self.conn.execute(
                 update(studies).where(studies.c.nct_id == bindparam("key")),
-                [{"key": item.nct_id, **self._study_row(item, first_seen=False)} for item in changed],
+                [{"key": item.nct_id, **self._study_row(item, prints, first_seen=False)} for item in changed],
             )
             self.conn.execute(delete(locations).where(locations.c.nct_id.in_([i.nct_id for i in changed])))
         if touched:
@@ -271,6 +230,8 @@ class StudyWriter:
                 .where(studies.c.nct_id.in_(touched))
                 .values(last_seen=self.now, removed_at=None, removed_reason=None)
             )
+        if plan.refingerprint:
+            self.conn.execute(update(studies).where(studies.c.nct_id == bindparam("key")), plan.refingerprint)
         written = fresh + changed
         if written:
             insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
@@ -324,9 +285,10 @@ class StudyWriter:
         """What every written studies row gets besides its content (new rows also get first_seen)."""
         return {"last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
 
-    def _study_row(self, item: Normalized, *, first_seen: bool) -> dict[str, Any]:
+    def _study_row(self, item: Normalized, prints: dict[str, str | None], *, first_seen: bool) -> dict[str, Any]:
         """A studies row; a new one (first_seen) leaves the _stamps columns to insert_rows."""
-        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash}
+        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash,
+               "raw_fingerprint": prints.get(item.nct_id)}  # fmt: skip
         if first_seen:
             return row
         del row["nct_id"]
@@ -371,6 +333,8 @@ class _PagePlan:
     changed: list[Normalized] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)
     rows: dict[str, Any] = field(default_factory=dict)  # nct_id -> existing row (None for a new study)
+    prints: dict[str, str | None] = field(default_factory=dict)  # nct_id -> fingerprint of its raw bytes
+    refingerprint: list[dict[str, Any]] = field(default_factory=list)  # unchanged studies whose bytes changed
 
 
 def _posted(item: Normalized) -> str | None:

@@ -18,20 +18,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from trialfinder.config import Config, SearchConfig
+from trialfinder.ingest.canonical import fingerprint, loads_checked
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.reconcile import check_missing, removal_gate
-from trialfinder.ingest.store import (
-    Candidate,
-    Change,
-    StudyWriter,
-    finish_run,
-    newest_update_posted,
-    start_run,
-)
+from trialfinder.ingest.runs import finish_run, start_run
+from trialfinder.ingest.store import Candidate, Change, StudyWriter, newest_update_posted
 from trialfinder.models import last_succeeded_run, utcnow
 
 log = logging.getLogger(__name__)
@@ -41,6 +37,9 @@ ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
 # While a run pauses the automatic cyclic GC, a young-generation collection every this many pages frees what little
 # cyclic garbage the pages leave (a few dozen objects each), so memory stays bounded by one page.
 GC_EVERY_PAGES = 10
+# A page's studies are parsed, compared and written this many at a time, so the Python objects of at most this many
+# records are alive at once (a page of 1000 real-shaped studies parsed whole is ~100 MB of objects).
+PARSED_AT_ONCE = 100
 
 
 class SyncFailed(Exception):
@@ -262,8 +261,12 @@ def _sync_searches(
                 assert bar is not None
                 bar.total = page.total_count
                 bar.refresh()
-            changes = writer.write_page(name, _candidates(page.studies, name))
-            _notify(handlers, writer.conn, writer.run_id, changes)
+            for start in range(0, len(page.studies), PARSED_AT_ONCE):
+                chunk = page.studies[start:start + PARSED_AT_ONCE]
+                candidates, recognised = _recognise(writer, chunk, name)
+                changes = writer.write_page(name, candidates, recognised)
+                _notify(handlers, writer.conn, writer.run_id, changes)
+                del candidates, changes
             tally["seen"] = (tally["seen"] or 0) + len(page.studies)
             assert bar is not None
             bar.update(len(page.studies))
@@ -298,11 +301,30 @@ def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) 
     log.info("search %s: %d studies (API total %s)", name, tally["seen"], tally["total"])
 
 
-def _candidates(records: list[Any], search_name: str) -> list[Candidate]:
+def _recognise(writer: StudyWriter, studies: list[Any], search_name: str) -> tuple[list[Candidate], list[str]]:
+    """The page's studies to compare, and the stored ones recognised by the fingerprint of their raw bytes.
+
+    A raw study whose fingerprint is stored is the same content as stored: it is never parsed. Every other one is
+    parsed and goes through the exact comparison of content hashes (with its fingerprint, stored with it).
+    """
+    raw = [(fingerprint(bytes(item)), item) for item in studies if isinstance(item, msgspec.Raw)]
+    known = writer.recognise([fp for fp, _ in raw])
+    recognised = [known[fp] for fp, _ in raw if fp in known]
+    parsed: list[tuple[Any, tuple[str | None, bool]]] = [
+        (record, (fp, plain)) for fp, item in raw if fp not in known for record, plain in [loads_checked(bytes(item))]
+    ]
+    parsed += [(item, (None, False)) for item in studies if not isinstance(item, msgspec.Raw)]
+    return _candidates([record for record, _ in parsed], search_name, [known for _, known in parsed]), recognised
+
+
+def _candidates(
+    records: list[Any], search_name: str, known: list[tuple[str | None, bool]] | None = None
+) -> list[Candidate]:
+    """Each record that can be stored, with its (raw fingerprint, floats_plain) from `known` when given."""
     out = []
-    for record in records:
+    for number, record in enumerate(records):
         try:
-            out.append(Candidate.of(record))
+            out.append(Candidate.of(record, *(known[number] if known else (None, False))))
         except (ValueError, AttributeError) as exc:
             # A record without an NCT id cannot be stored or compared; it is logged, never silently dropped.
             log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from trialfinder.config import Config
 from trialfinder.export.site_files import write_site_exports
-from trialfinder.ingest.store import SyncBusy
+from trialfinder.ingest.runs import SyncBusy
 from trialfinder.ingest.sync import SyncFailed
 from trialfinder.mail.delivery import send_due_digests
 from trialfinder.mail.mailer import EmailNotConfigured

@@ -1,0 +1,137 @@
+"""Unchanged studies are recognised by the fingerprint of their raw bytes and never parsed; anything else is parsed
+and compared exactly, so no change is missed; pages are split without parsing, two pages alive at most."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.conftest import Project
+from trialfinder.ingest import sync as ingest_sync
+from trialfinder.ingest.canonical import fingerprint
+from trialfinder.ingest.client import ApiError, _read_ahead, split_page
+from trialfinder.models import Study, StudyVersion, table_of
+from trialfinder.run.sync import run_sync
+
+studies = table_of(Study)
+
+
+def _parsed_during(project: Project, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
+    """Run a full sync, returning its result and the NCT ids of the studies it parsed."""
+    parsed: list[str] = []
+    real = ingest_sync.Candidate.of
+
+    def counting(record: dict[str, Any], *known: Any) -> Any:
+        candidate = real(record, *known)
+        parsed.append(candidate.nct_id)
+        return candidate
+
+    monkeypatch.setattr(ingest_sync.Candidate, "of", staticmethod(counting))
+    result = run_sync(project.config, engine, full=True, progress=False)
+    monkeypatch.undo()
+    return result, parsed
+
+
+def keeping_the_date(fn: Any) -> Any:
+    """`fn`, leaving lastUpdatePostDate as it is (FakeCtGov.update moves it to today otherwise)."""
+
+    def change(record: dict[str, Any]) -> None:
+        fn(record)
+        status = record["protocolSection"]["statusModule"]
+        status["lastUpdatePostDateStruct"] = dict(status["lastUpdatePostDateStruct"])
+
+    return change
+
+
+def _versions(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(table_of(StudyVersion).c.id)).all())
+
+
+def test_an_unchanged_resync_parses_nothing_and_a_change_is_still_found(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = project.engine()
+    first, parsed = _parsed_during(project, engine, monkeypatch)
+    assert first.new == len(set(parsed)) > 0
+    with engine.connect() as conn:
+        assert None not in conn.execute(select(studies.c.raw_fingerprint)).scalars().all()
+    versions = _versions(engine)
+
+    ids = project.api.nct_ids
+    stamp = keeping_the_date(lambda r: r["derivedSection"]["miscInfoModule"].update(versionHolder="2027-01-01"))
+    project.api.update(ids[0], stamp)
+    again, parsed = _parsed_during(project, engine, monkeypatch)
+    assert parsed == [] and again.unchanged == first.new and again.changed == 0
+    assert _versions(engine) == versions
+
+    def retitle(record: dict[str, Any]) -> None:
+        record["protocolSection"]["identificationModule"]["briefTitle"] = "A new title"
+
+    project.api.update(ids[1], retitle)
+    changed, parsed = _parsed_during(project, engine, monkeypatch)
+    assert parsed == [ids[1]] and changed.changed == 1 and changed.unchanged == first.new - 1
+    assert _versions(engine) == versions + 1
+
+
+def test_new_bytes_with_the_same_content_are_compared_exactly_then_recognised(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = project.engine()
+    _parsed_during(project, engine, monkeypatch)
+    nct_id = project.api.nct_ids[2]
+
+    def reorder(record: dict[str, Any]) -> None:  # same content, other key order: other bytes
+        record["protocolSection"] = dict(reversed(list(record["protocolSection"].items())))
+
+    project.api.update(nct_id, keeping_the_date(reorder))
+    result, parsed = _parsed_during(project, engine, monkeypatch)
+    assert parsed == [nct_id] and result.changed == 0 and result.new == 0
+    _, parsed = _parsed_during(project, engine, monkeypatch)
+    assert parsed == []  # its new fingerprint was stored
+
+
+def test_fingerprint_ignores_only_the_stamp() -> None:
+    body = b'{"a":1,"derivedSection":{"miscInfoModule":{"versionHolder":"2025-06-17"},"b":2}}'
+    assert fingerprint(body) == fingerprint(body.replace(b"2025-06-17", b"2026-01-01"))
+    assert fingerprint(body) != fingerprint(body.replace(b'"a":1', b'"a":2'))
+    twice = body[:-1] + b',"x":{"miscInfoModule":{"versionHolder":"1"}}}'
+    assert fingerprint(twice) != fingerprint(twice.replace(b'"1"', b'"2"'))  # two of them: nothing is blanked
+    escaped = body.replace(b"2025-06-17", b"2025\\u002d06")
+    assert fingerprint(escaped) != fingerprint(body.replace(b"2025-06-17", b"2025\\u002d07"))
+
+
+def test_split_page_gives_byte_slices_and_falls_back_to_the_stdlib() -> None:
+    studies_, total, token = split_page(b'{"studies":[{"a":1},{"b":[2]}],"totalCount":2,"nextPageToken":"t"}')
+    assert [bytes(s) for s in studies_] == [b'{"a":1}', b'{"b":[2]}'] and (total, token) == (2, "t")
+    assert all(isinstance(s, msgspec.Raw) for s in studies_)
+    odd, _, _ = split_page(b'{"studies":[{"a":"\\ud800"}]}')  # msgspec refuses a lone surrogate; json takes it
+    assert odd == [{"a": "\ud800"}]
+    with pytest.raises(ValueError):
+        split_page(b'{"studies":[{"a":1}')  # truncated: not JSON, retried by the client
+    with pytest.raises(ApiError):
+        split_page(b'{"other":[]}')
+
+
+def test_read_ahead_keeps_at_most_two_items_alive() -> None:
+    fetched: list[int] = []
+    lock = threading.Lock()
+    worst = 0
+
+    def source() -> Iterator[tuple[str, Any]]:
+        for number in range(20):
+            with lock:
+                fetched.append(number)
+            yield "s", number
+
+    for _name, item in _read_ahead(source()):
+        number: int = item  # type: ignore[assignment]  # ints stand in for pages
+        threading.Event().wait(0.01)  # let the thread run ahead as far as it may
+        with lock:
+            worst = max(worst, len(fetched) - number)
+    assert worst <= 2 and fetched == list(range(20))

@@ -1,0 +1,40 @@
+"""Start-up: `trialfinder --help` and a sync's start import neither the command modules nor Alembic, and the help
+of each lazily loaded command is the one its module gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from trialfinder.cli.main import LAZY_COMMANDS, main
+from trialfinder.db import open_database
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_the_short_help_shown_is_the_commands_own(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert command is not None
+    for limit in (45, 60, 80, 100):
+        shown = click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)
+        assert shown == command.get_short_help_str(limit)
+
+
+def test_help_imports_no_command_module_sqlalchemy_or_alembic() -> None:
+    code = ("import sys\nfrom trialfinder.cli import run\nrun(['--help'])\nprint(sorted(m for m in sys.modules "
+            "if m.startswith(('alembic', 'sqlalchemy', 'trialfinder.cli.'))))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['trialfinder.cli.common', 'trialfinder.cli.main']"
+    assert "subscribers" in out and "Commands:" in out
+
+
+def test_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    open_database(url)  # created and upgraded: Alembic was needed once
+    code = f"import sys\nfrom trialfinder.db import open_database\nopen_database({url!r})\n"
+    code += "print('alembic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
