@@ -30,6 +30,8 @@ from tests.site.test_render import Page
 from trialfinder.models import ChangeEvent, table_of
 from trialfinder.site.render import render_site
 
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+              "resultTypes": ["violations"]}  # fmt: skip
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip
@@ -186,6 +188,17 @@ def hrefs(*nct_ids: str) -> list[str]:
     return [f"study/{n}.html" for n in nct_ids]
 
 
+def accessible_at_320(page: Any) -> None:
+    """axe-core finds no WCAG 2.1 A/AA violation in the page as it is now, and it fits a 320 px screen."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG_21_AA)
+    assert results.violations_count == 0, results.generate_report()
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.set_viewport_size({"width": 360, "height": 800})
+
+
 def on_screen(page: Any, selector: str) -> bool:
     """The first element matching `selector` is wholly inside the viewport, not under the sticky bar."""
     box = page.locator(selector).first.bounding_box()
@@ -250,6 +263,7 @@ def test_a_shared_link_opens_on_its_results_with_removable_chips(phone: Any, ind
     assert shown(phone) == hrefs(*PARENT_ANSWER, TWELVE_UP)
     chips = phone.locator("#chips .chip")
     assert chips.all_inner_texts() == ["Recruiting now\u00d7", "Children (under 18)\u00d7", "France\u00d7"]
+    accessible_at_320(phone)
     chips.nth(2).focus()
     phone.keyboard.press("Enter")  # a chip is a button: the keyboard removes it
     assert phone.url.endswith("index.html?status=recruiting&age=child")
@@ -271,6 +285,7 @@ def test_an_empty_result_offers_the_nearest_wider_searches(phone: Any, index_url
     offers = phone.locator("#wider button")
     assert offers.all_inner_texts() == ["2 studies in any country", "1 study for any age"]
     assert phone.locator("#none a").count() == 0  # no e-mail set up: no sign-up offered
+    accessible_at_320(phone)
     offers.first.click()
     assert shown(phone) == hrefs(*PARENT_ANSWER) and phone.url.endswith("index.html?status=recruiting&aged=1")
     assert phone.locator("#none").is_hidden()
