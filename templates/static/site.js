@@ -171,8 +171,7 @@
       var all = choices();
       all.scope = "all";
       var n = countWith(all);
-      var label = form.elements.scope.options[form.elements.scope.options.length - 1].text;
-      if (n) { offers.push({ n: n, text: studies(n) + "with “" + label + "”", scope: true }); }
+      if (n) { offers.push({ n: n, text: studies(n) + "including " + otherEl.dataset.label, scope: true }); }
     }
     offers.sort(function (a, b) { return b.n - a.n; });
     widerEl.textContent = "";

@@ -290,6 +290,10 @@ def test_an_empty_result_offers_the_nearest_wider_searches(phone: Any, index_url
     assert shown(phone) == hrefs(*PARENT_ANSWER) and phone.url.endswith("index.html?status=recruiting&aged=1")
     assert phone.locator("#none").is_hidden()
     assert phone.evaluate("document.activeElement.id") == "list-heading"
+    phone.goto(index_url + "?q=lymphoma")  # only the CXCR4 imaging study, not in the default list
+    assert offers.all_inner_texts() == ["5 studies without the search words", "1 study including Other CXCR4 research"]
+    offers.last.click()
+    assert shown(phone) == hrefs(IMAGING) and phone.url.endswith("index.html?q=lymphoma&scope=all")
 
 
 def test_an_empty_result_offers_the_alerts_when_e_mail_is_set_up(world: tuple[Project, Path], tmp_path: Path) -> None:
