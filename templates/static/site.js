@@ -88,6 +88,112 @@
     }
     return true;
   }
+  // Results first (issue 13): the active filters as chips in the sticky bar, each a button that removes its filter,
+  // and for an empty result the nearest wider searches, each dropping one choice, counted here in the page.
+  var CHIPS = ["q", "status", "age", "country", "topic", "phase", "sex", "type", "aged", "scope", "within"];
+  var WIDER = { q: "without the search words", status: "of any recruitment status", age: "for any age group",
+    country: "in any country", topic: "in all topics", phase: "in any phase", sex: "open to anyone",
+    type: "of any study type", aged: "for any age", within: "at any distance" };
+  var chipsEl = document.getElementById("chips");
+  var widerEl = document.getElementById("wider");
+  var widerIntro = document.getElementById("wider-intro");
+  var jump = document.getElementById("jump");
+  var bar = document.getElementById("resultbar");
+  var lastChips = "";
+  function active() {
+    return CHIPS.filter(function (name) { return form.elements[name].value.trim() !== ""; });
+  }
+  function chipText(name) {
+    var field = form.elements[name], value = field.value.trim();
+    if (name === "q") { return "“" + value + "”"; }
+    if (name === "aged") {
+      return "Age " + value + (form.elements.aged_unit.value === "m" ? " months" : value === "1" ? " year" : " years");
+    }
+    return field.options[field.selectedIndex].text;
+  }
+  function clearField(name) {
+    form.elements[name].value = "";
+    if (name === "aged") { form.elements.aged_unit.value = ""; }
+  }
+  function showChips() {
+    var names = active(), key = names.map(function (name) { return name + "=" + chipText(name); }).join("&");
+    if (key === lastChips) { return; }
+    lastChips = key;
+    chipsEl.textContent = "";
+    names.forEach(function (name) {
+      var chip = document.createElement("button"), cross = document.createElement("span");
+      chip.type = "button";
+      chip.className = "chip";
+      chip.dataset.name = name;
+      chip.textContent = chipText(name);
+      cross.textContent = "×";
+      cross.setAttribute("aria-hidden", "true");
+      chip.appendChild(cross);
+      chip.setAttribute("aria-label", "Remove the filter " + chipText(name));
+      chipsEl.appendChild(chip);
+    });
+    if (!names.length) {  // the bar keeps its height: nothing under the finger moves when the first chip comes
+      var none = document.createElement("span");
+      none.className = "none-chosen";
+      none.textContent = "No filter chosen: every study.";
+      chipsEl.appendChild(none);
+    }
+    chipsEl.hidden = false;
+  }
+  chipsEl.addEventListener("click", function (event) {
+    var chip = event.target.closest(".chip");
+    if (!chip) { return; }
+    var next = chip.nextElementSibling || chip.previousElementSibling;
+    var nextName = next && next.dataset.name;
+    clearField(chip.dataset.name);
+    apply();
+    next = nextName && chipsEl.querySelector('[data-name="' + nextName + '"]');
+    (next || jump).focus();  // the pressed chip is gone: the next one, else the link to the list
+  });
+  function countWith(s) {
+    var n = 0;
+    prepare(s);
+    for (var i = 0; i < items.length; i++) { if (matches(s, items[i])) { n++; } }
+    return n;
+  }
+  function studies(n) { return n + (n === 1 ? " study " : " studies "); }
+  function offerWider() {
+    var offers = [];
+    active().forEach(function (name) {
+      if (name === "scope" || (name === "within" && !here)) { return; }  // these never narrow the list here
+      var s = choices();
+      s[name] = "";
+      if (name === "aged") { s.aged_unit = ""; }
+      var n = countWith(s);
+      if (n) { offers.push({ n: n, text: studies(n) + WIDER[name], drop: name }); }
+    });
+    if (otherEl && form.elements.scope.value !== "all") {
+      var all = choices();
+      all.scope = "all";
+      var n = countWith(all);
+      if (n) { offers.push({ n: n, text: studies(n) + "including " + otherEl.dataset.label, scope: true }); }
+    }
+    offers.sort(function (a, b) { return b.n - a.n; });
+    widerEl.textContent = "";
+    offers.forEach(function (offer) {
+      var li = document.createElement("li"), button = document.createElement("button");
+      button.type = "button";
+      button.textContent = offer.text;
+      button.addEventListener("click", function () {
+        if (offer.scope) { form.elements.scope.value = "all"; } else { clearField(offer.drop); }
+        apply();
+        document.getElementById("list-heading").focus();
+      });
+      li.appendChild(button);
+      widerEl.appendChild(li);
+    });
+    widerIntro.textContent = offers.length ? "The nearest wider searches:" :
+      "Removing one filter is not enough: remove a few, or press “Clear all” under “More filters”.";
+  }
+  function clearBar() {  // a jump to the list (or focus moving down it) is not hidden under the sticky bar
+    document.documentElement.style.scrollPaddingTop = (bar.offsetHeight + 8) + "px";
+  }
+  jump.addEventListener("click", clearBar);
   function distanceKm(a, b) {
     var rad = Math.PI / 180, dLat = (b[0] - a[0]) * rad, dLon = (b[1] - a[1]) * rad;
     var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
@@ -135,6 +241,11 @@
       history.replaceState(null, "", query ? "?" + query : location.pathname);
     } catch (e) { /* some browsers refuse this on file:// pages; the filters still work */ }
   }
+  function prepare(s) {  // the typed values as matches() reads them
+    s.within = s.within ? parseFloat(s.within) : 0;
+    s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
+    return s;
+  }
   function apply() {
     var s = choices(), found = 0, i, it, ok, changed = [];
     if (s.sort === "near" && !here) {  // nothing to measure from yet: say so, and show the order really used
@@ -143,8 +254,7 @@
         say("Nearest first needs a place: type one above or press “Use my location”. Sorted by relevance, then update.");
       }
     }
-    s.within = s.within ? parseFloat(s.within) : 0;
-    s.terms = fold(s.q).split(/\s+/).filter(Boolean);  // folded once per change, not once per study
+    prepare(s);
     var key = JSON.stringify(s);
     if (key !== lastChoices) { limit = PAGE; lastChoices = key; }  // a new question starts at its first rows
     reorder(s.sort);
@@ -168,6 +278,8 @@
       moreButton.textContent = "Show " + next + " more";
     }
     if (otherEl) { otherEl.hidden = s.scope === "all"; }
+    showChips();
+    if (!found) { offerWider(); }
     writeUrl(s);
   }
   function say(text) { geoNote.textContent = text; }
@@ -261,10 +373,10 @@
   });
   var more = document.getElementById("more");
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
-  if (!narrow || FIELDS.slice(1, -1).some(function (name) {  // a list filter is set
-    return form.elements[name].value !== "";
-  })) { more.open = true; }
+  var shared = active().length > 0;  // a shared or reopened link: it opens on its results, the filters folded
+  if (!narrow && !shared) { more.open = true; }
   form.hidden = false;
+  jump.hidden = false;
   document.getElementById("nojs").hidden = true;
   form.addEventListener("input", function (event) {  // search words and age as typed; the selects come by "change"
     if (event.target === form.elements.q || event.target === form.elements.aged) { apply(); }
@@ -302,5 +414,12 @@
     if (first) { first.focus(); }
   });
   apply();
+  if (shared) {
+    var heading = document.getElementById("list-heading");
+    if (heading.getBoundingClientRect().top > window.innerHeight / 2) {  // below the first screen's top half
+      clearBar();
+      heading.scrollIntoView();
+    }
+  }
   if (window.performance && performance.mark) { performance.mark("filters-ready"); }  // for benchmarks/
 }());

@@ -3,6 +3,7 @@ import said once, the study page details, and the parent's filters in chromium g
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from tests.site.test_render import Page
 from trialfinder.models import ChangeEvent, table_of
 from trialfinder.site.render import render_site
 
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+              "resultTypes": ["violations"]}  # fmt: skip
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip
@@ -145,44 +148,189 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.mark.browser
-def test_the_parents_filters_give_exactly_the_right_studies(world: tuple[Project, Path]) -> None:
+@pytest.fixture(scope="module")
+def index_url(world: tuple[Project, Path]) -> Iterator[str]:
     _, site = world
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 360, "height": 800})
-            page.goto(url + "?status=recruiting&age=child&country=France")
-            shown = [a.get_attribute("href") for a in page.locator("#studies > li:visible h3 a").all()]
-            assert shown == [f"study/{n}.html" for n in (*PARENT_ANSWER, TWELVE_UP)]  # "children" takes 12+ too
-            page.fill("#f-aged", "5")
-            shown = [a.get_attribute("href") for a in page.locator("#studies > li:visible h3 a").all()]
-            assert shown == [f"study/{n}.html" for n in PARENT_ANSWER]
-            assert page.locator("#count").inner_text() == "2 of 6 studies"
-            assert page.url.endswith("index.html?status=recruiting&age=child&country=France&aged=5")
-            page.select_option("#f-aged-unit", "m")  # 5 months: younger than PARIS_NO_GEO's 1 year
-            shown = [a.get_attribute("href") for a in page.locator("#studies > li:visible h3 a").all()]
-            assert shown == [f"study/{ELIGIBILITY_ONLY}.html"]
-            page.fill("#f-aged", "")
-            page.select_option("#f-status", "")
-            page.select_option("#f-age", "")
-            page.select_option("#f-country", "")
-            assert page.locator("#studies > li:visible").count() == 5  # the imaging study is one click away
-            page.click("#show-other")
-            assert page.locator("#studies > li:visible").count() == 6 and page.locator("#other").is_hidden()
-            page.set_viewport_size({"width": 320, "height": 700})
-            page.goto(url.replace("index.html", f"study/{STOPPED}.html"))
-            lines = page.evaluate(WORD_LINES, "ClinicalTrials.gov")
-            assert len(lines) > 3 and set(lines) == {1}, lines  # the name never breaks mid-word
-            assert page.evaluate("document.documentElement.scrollWidth") <= 320
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A 360x800 page (the parent's phone)."""
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def shown(page: Any) -> list[str]:
+    return [str(a.get_attribute("href")) for a in page.locator("#studies > li:visible h3 a").all()]
+
+
+def hrefs(*nct_ids: str) -> list[str]:
+    return [f"study/{n}.html" for n in nct_ids]
+
+
+def accessible_at_320(page: Any) -> None:
+    """axe-core finds no WCAG 2.1 A/AA violation in the page as it is now, and it fits a 320 px screen."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG_21_AA)
+    assert results.violations_count == 0, results.generate_report()
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.set_viewport_size({"width": 360, "height": 800})
+
+
+def on_screen(page: Any, selector: str) -> bool:
+    """The first element matching `selector` is wholly inside the viewport, not under the sticky bar."""
+    box = page.locator(selector).first.bounding_box()
+    bar = page.locator("#resultbar").bounding_box()
+    return box is not None and box["y"] >= bar["y"] + bar["height"] - 1 and box["y"] + box["height"] <= 800
+
+
+class Interactions:
+    """Does the parent's task as a person would and counts every tap, choice and scroll it takes. Playwright
+    scrolls an element into view by itself before acting on it: a choice off screen is counted as a scroll too."""
+
+    def __init__(self, page: Any) -> None:
+        self.page, self.count = page, 0
+
+    def choose(self, selector: str, value: str) -> None:
+        if not self.page.locator(selector).is_visible():  # folded away: unfold "More filters" first
+            self.page.locator("#more summary").click()
+            self.count += 1
+        if not on_screen(self.page, selector):
+            self.scroll_to(selector)
+        before = self.page.evaluate("scrollY")
+        self.page.select_option(selector, value)
+        self.count += 1
+        assert self.page.evaluate("scrollY") == before  # the page did not move under the parent's finger
+
+    def scroll_to(self, selector: str) -> None:
+        box = self.page.locator(selector).first.bounding_box()
+        self.page.mouse.wheel(0, box["y"] - 200)  # one swipe, as far as needed
+        self.page.wait_for_function(f"Math.abs(document.querySelector('{selector}').getBoundingClientRect().top - "
+                                    "200) < 2")  # fmt: skip
+        self.count += 1
+
+
+@pytest.mark.browser
+def test_the_parents_task_takes_three_interactions_on_a_phone(phone: Any, index_url: str) -> None:
+    phone.goto(index_url)
+    task = Interactions(phone)
+    task.choose("#f-status", "recruiting")
+    task.choose("#f-age", "child")
+    task.choose("#f-country", "France")
+    first = "#studies > li:visible h3"
+    if not on_screen(phone, first):  # the results must be on screen: if not, the parent scrolls
+        task.scroll_to(first)
+    assert task.count <= 3, task.count
+    assert shown(phone) == hrefs(*PARENT_ANSWER, TWELVE_UP)  # "children" takes the 12+ study too
+    assert phone.locator("#count").inner_text() == "3 of 6 studies"
+    assert on_screen(phone, first) and phone.locator("#count").is_visible()
+    chips = phone.locator("#chips .chip")
+    assert [chips.nth(i).get_attribute("aria-label") for i in range(chips.count())] == [
+        "Remove the filter Recruiting now", "Remove the filter Children (under 18)", "Remove the filter France"]
+    phone.mouse.wheel(0, 600)  # down the list: the count and the filters stay at the top of the screen
+    phone.wait_for_function("scrollY > 0")
+    bar = phone.locator("#resultbar").bounding_box()
+    assert bar["y"] == 0 and phone.locator("#jump").is_visible()
+
+
+@pytest.mark.browser
+def test_a_shared_link_opens_on_its_results_with_removable_chips(phone: Any, index_url: str) -> None:
+    phone.goto(index_url + "?status=recruiting&age=child&country=France")
+    assert phone.locator("#more").get_attribute("open") is None  # the filters folded
+    assert on_screen(phone, "#studies > li:visible h3")  # the list in view
+    assert shown(phone) == hrefs(*PARENT_ANSWER, TWELVE_UP)
+    chips = phone.locator("#chips .chip")
+    assert chips.all_inner_texts() == ["Recruiting now\u00d7", "Children (under 18)\u00d7", "France\u00d7"]
+    accessible_at_320(phone)
+    chips.nth(2).focus()
+    phone.keyboard.press("Enter")  # a chip is a button: the keyboard removes it
+    assert phone.url.endswith("index.html?status=recruiting&age=child")
+    assert phone.input_value("#f-country") == ""
+    assert phone.evaluate("document.activeElement.dataset.name") == "age"  # focus stays on the chips
+    assert shown(phone) == hrefs(*PARENT_ANSWER, TWELVE_UP, WITHDRAWN_FR)
+    phone.keyboard.press("Space")
+    phone.keyboard.press("Enter")  # the focused recruitment chip, now the only one
+    assert phone.url.endswith("index.html") and chips.count() == 0
+    assert phone.locator("#chips").inner_text() == "No filter chosen: every study."
+    assert phone.evaluate("document.activeElement.id") == "jump"  # the last chip gone: the link to the list
+    assert phone.locator("#count").inner_text() == "5 of 6 studies"
+
+
+@pytest.mark.browser
+def test_an_empty_result_offers_the_nearest_wider_searches(phone: Any, index_url: str) -> None:
+    phone.goto(index_url + "?status=recruiting&country=Spain&aged=1")  # Madrid's study starts at 2 years
+    assert shown(phone) == [] and phone.locator("#none").is_visible()
+    offers = phone.locator("#wider button")
+    assert offers.all_inner_texts() == ["2 studies in any country", "1 study for any age"]
+    assert phone.locator("#none a").count() == 0  # no e-mail set up: no sign-up offered
+    accessible_at_320(phone)
+    offers.first.click()
+    assert shown(phone) == hrefs(*PARENT_ANSWER) and phone.url.endswith("index.html?status=recruiting&aged=1")
+    assert phone.locator("#none").is_hidden()
+    assert phone.evaluate("document.activeElement.id") == "list-heading"
+    phone.goto(index_url + "?q=lymphoma")  # only the CXCR4 imaging study, not in the default list
+    assert offers.all_inner_texts() == ["5 studies without the search words", "1 study including Other CXCR4 research"]
+    offers.last.click()
+    assert shown(phone) == hrefs(IMAGING) and phone.url.endswith("index.html?q=lymphoma&scope=all")
+
+
+def test_an_empty_result_offers_the_alerts_when_e_mail_is_set_up(world: tuple[Project, Path], tmp_path: Path) -> None:
+    project, _ = world
+    config = dataclasses.replace(project.config, email=dataclasses.replace(
+        project.config.email, smtp_host="smtp.example.org", from_address="trials@example.org",
+        public_url="https://trials.example.org/"))
+    render_site(config, project.engine(), tmp_path / "site")
+    page = Page((tmp_path / "site" / "index.html").read_text(encoding="utf-8"))
+    assert "https://trials.example.org/subscribe" in page.attr("a", "href")
+    assert "Or hear from us when a study changes or opens: sign up for e-mail alerts." in page.plain
+
+
+@pytest.mark.browser
+def test_the_parents_filters_give_exactly_the_right_studies(browser: Any, index_url: str) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 800})
+    url = index_url
+    page.goto(url + "?status=recruiting&age=child&country=France")
+    assert shown(page) == hrefs(*PARENT_ANSWER, TWELVE_UP)  # "children" takes 12+ too
+    page.locator("#more summary").click()  # the exact age is under "More filters", folded on a shared link
+    page.fill("#f-aged", "5")
+    assert shown(page) == hrefs(*PARENT_ANSWER)
+    assert page.locator("#count").inner_text() == "2 of 6 studies"
+    assert page.url.endswith("index.html?status=recruiting&age=child&country=France&aged=5")
+    assert page.locator("#chips .chip").last.get_attribute("aria-label") == "Remove the filter Age 5 years"
+    page.select_option("#f-aged-unit", "m")  # 5 months: younger than PARIS_NO_GEO's 1 year
+    assert shown(page) == hrefs(ELIGIBILITY_ONLY)
+    page.fill("#f-aged", "")
+    page.select_option("#f-status", "")
+    page.select_option("#f-age", "")
+    page.select_option("#f-country", "")
+    assert page.locator("#studies > li:visible").count() == 5  # the imaging study is one click away
+    page.click("#show-other")
+    assert page.locator("#studies > li:visible").count() == 6 and page.locator("#other").is_hidden()
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.goto(url.replace("index.html", f"study/{STOPPED}.html"))
+    lines = page.evaluate(WORD_LINES, "ClinicalTrials.gov")
+    assert len(lines) > 3 and set(lines) == {1}, lines  # the name never breaks mid-word
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.close()
