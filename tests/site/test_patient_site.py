@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -227,9 +228,17 @@ class Interactions:
     def scroll_to(self, selector: str) -> None:
         box = self.page.locator(selector).first.bounding_box()
         self.page.mouse.wheel(0, box["y"] - 200)  # one swipe, as far as needed
-        self.page.wait_for_function(f"Math.abs(document.querySelector('{selector}').getBoundingClientRect().top - "
-                                    "200) < 2")  # fmt: skip
+        wait_until(self.page, f"Math.abs(document.querySelector('{selector}').getBoundingClientRect().top - 200) < 2")
         self.count += 1
+
+
+def wait_until(page: Any, expression: str, seconds: float = 5.0) -> None:
+    """Poll `expression` in the page until it is true. Playwright's wait_for_function evaluates its predicate with
+    eval inside the page, which the pages' Content-Security-Policy (script-src 'self') refuses."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
 
 
 @pytest.mark.browser
@@ -250,7 +259,7 @@ def test_the_parents_task_takes_three_interactions_on_a_phone(phone: Any, index_
     assert [chips.nth(i).get_attribute("aria-label") for i in range(chips.count())] == [
         "Remove the filter Recruiting now", "Remove the filter Children (under 18)", "Remove the filter France"]
     phone.mouse.wheel(0, 600)  # down the list: the count and the filters stay at the top of the screen
-    phone.wait_for_function("scrollY > 0")
+    wait_until(phone, "scrollY > 0")
     bar = phone.locator("#resultbar").bounding_box()
     assert bar["y"] == 0 and phone.locator("#jump").is_visible()
 
