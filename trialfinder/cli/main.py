@@ -101,6 +101,7 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> int:
 
 
 def _register_commands() -> None:
+    from trialfinder.cli.demo import demo_command
     from trialfinder.cli.digest import digest, feeds
     from trialfinder.cli.export import datasette_metadata_command, export_command
     from trialfinder.cli.pipeline import run_command, schedule_command
@@ -109,7 +110,7 @@ def _register_commands() -> None:
     from trialfinder.cli.web import serve
 
     for command in (run_command, schedule_command, digest, feeds, render_command, export_command,
-                    datasette_metadata_command, subscribers, serve):
+                    datasette_metadata_command, subscribers, serve, demo_command):
         main.add_command(command)
     assert isinstance(digest, click.Group)
     digest.add_command(digest_send)
