@@ -40,7 +40,8 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 
     Data flows one way: `sync` pulls studies from the ClinicalTrials.gov API v2 into the database (keeping every
     version); the other commands read only the database. Point it at another API with TRIALFINDER_API_URL or
-    [api] base_url, and at another database with TRIALFINDER_DATABASE_URL or [database] url.
+    [api] base_url, and at another database with TRIALFINDER_DATABASE_URL or [database] url. No access to
+    ClinicalTrials.gov? `trialfinder demo` shows it all offline, on stand-in data.
     """
     _setup_logging(quiet, verbose)
     ctx.obj = AppContext(config_path)
