@@ -1,5 +1,5 @@
 """Shared fixtures: the project's fake ClinicalTrials.gov API over real HTTP, a config.toml pointing at it, and a
-CLI runner. The fake serves our own synthetic WHIM fixtures (tests/fixtures/whim_world.json). The `smtp` fixture
+CLI runner. The fake serves our own synthetic WHIM fixtures (trialfinder/standin/whim_world.json). The `smtp` fixture
 (a real SMTP server on 127.0.0.1) comes from tests/smtpserver.py; `mail` is a project whose config points at it."""
 
 from __future__ import annotations

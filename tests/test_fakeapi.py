@@ -1,4 +1,4 @@
-"""Tests of the fake ClinicalTrials.gov API v2 server itself (tests/fakeapi.py)."""
+"""Tests of the stand-in ClinicalTrials.gov API v2 itself (trialfinder/standin/; tests/fakeapi.py re-exports it)."""
 
 from __future__ import annotations
 

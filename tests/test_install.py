@@ -39,7 +39,8 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     assert "trialfinder/migrations/env.py" in names
     assert any(n.startswith("trialfinder/migrations/versions/0001_") for n in names)
     for shipped in ("templates/base.html", "templates/static/site.js", "templates/static/site.css",
-                    "templates/web_subscribe.html", "templates/email_digest.html", "templates/feed.xml"):
+                    "templates/web_subscribe.html", "templates/email_digest.html", "templates/feed.xml",
+                    "standin/server.py", "standin/whim_world.json"):
         assert f"trialfinder/{shipped}" in names, shipped
 
     env_dir = tmp_path / "venv"
@@ -76,3 +77,7 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     assert "run succeeded" in ran.stdout and "digests skipped" in ran.stdout
     for written in ("index.html", "static/site.js", "feed.xml", "exports/studies.csv", "exports/data-dictionary.md"):
         assert (work / "site" / written).is_file(), written
+    # the offline demo, from the installed copy: the stand-in API and its fixture studies ship in the wheel
+    demo = subprocess.run([*command, "demo"], cwd=work, capture_output=True, text=True, timeout=180)
+    assert demo.returncode == 0, demo.stderr
+    assert "stand-in data" in demo.stdout and (work / "demo" / "site" / "changes.html").is_file()

@@ -20,7 +20,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-FIXTURE = Path(__file__).parent / "fixtures" / "whim_world.json"
+import trialfinder.standin
+
+FIXTURE = Path(trialfinder.standin.__file__).parent / "whim_world.json"  # our synthetic world, shipped for the demo
 
 _STATUSES = ("RECRUITING", "COMPLETED", "ACTIVE_NOT_RECRUITING", "NOT_YET_RECRUITING", "RECRUITING",
              "COMPLETED", "TERMINATED", "ENROLLING_BY_INVITATION", "WITHDRAWN", "SUSPENDED", "UNKNOWN")
@@ -208,6 +210,6 @@ def _fixture_text() -> str:
 
 
 def load_fixture_studies() -> list[dict[str, Any]]:
-    """The studies of tests/fixtures/whim_world.json (fresh objects on every call)."""
+    """The studies of trialfinder/standin/whim_world.json (fresh objects on every call)."""
     studies: list[dict[str, Any]] = json.loads(_fixture_text())["studies"]
     return studies

@@ -233,7 +233,7 @@ class PipelineRun(Base):
     __tablename__ = "pipeline_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trigger: Mapped[str] = mapped_column(String(32))  # manual | schedule | schedule-full
+    trigger: Mapped[str] = mapped_column(String(32))  # manual | schedule | schedule-full | demo
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | cancelled

@@ -34,6 +34,8 @@ def _lazy_commands() -> dict[str, tuple[str, str, str]]:
                                "metadata.json for the SQLite database: what every table and column means, the "
                                "source and its terms, the ClinicalTrials.gov data timestamp; subscribers and "
                                "arbitrary SQL closed."),
+        "demo": ("trialfinder.cli.demo", "demo_command", "See trialfinder work offline, on stand-in data: no network "
+                 "but 127.0.0.1, no e-mail sent."),
         "digest": ("trialfinder.cli.digest", "digest", "Print what changed in the window: new studies and recruitment "
                    "first, then sites, then dates and details."),
         "export": ("trialfinder.cli.export", "export_command", "Export the stored studies for spreadsheets or pandas: "
@@ -106,7 +108,8 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 
     Data flows one way: `sync` pulls studies from the ClinicalTrials.gov API v2 into the database (keeping every
     version); the other commands read only the database. Point it at another API with TRIALFINDER_API_URL or
-    [api] base_url, and at another database with TRIALFINDER_DATABASE_URL or [database] url.
+    [api] base_url, and at another database with TRIALFINDER_DATABASE_URL or [database] url. No access to
+    ClinicalTrials.gov? `trialfinder demo` shows it all offline, on stand-in data.
     """
     _setup_logging(quiet, verbose)
     ctx.obj = AppContext(config_path)

@@ -1,7 +1,9 @@
 """HTTP client for ClinicalTrials.gov API v2: paging, retries with backoff, a polite minimum interval, /version.
 
 Retryable: connection errors, timeouts, 429 (honouring Retry-After), 500/502/503/504, and a 200 whose body is not
-JSON (truncated, or an HTML error page). Never retried: 400 and 404, whose plain-text message is quoted in the error.
+JSON (truncated, or an HTML error page). Never retried: 400 and 404, whose plain-text message is quoted in the error,
+and a host name that does not resolve (no DNS, no network: retrying only makes a newcomer wait). When the API cannot
+be reached at all, the error says so and points at `trialfinder demo`, which works offline.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 300.0
 MAX_BACKOFF_S = 60.0
+DEMO_HINT = "to see trialfinder work offline, run `trialfinder demo`"
 
 
 class ApiError(Exception):
@@ -124,9 +128,14 @@ class ApiClient:
             self._wait_turn()
             self.requests_made += 1
             delay: float | None = None
+            unreachable = False
             try:
                 response = self.session.get(url, params=params, timeout=self.config.timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.ConnectionError as exc:
+                if _name_not_resolved(exc):  # DNS: no retry fixes it soon enough to be worth the wait
+                    raise ApiError(self._unreachable("its host name does not resolve")) from None
+                problem, unreachable = f"{type(exc).__name__}: {exc}", True
+            except requests.Timeout as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 status = response.status_code
@@ -143,10 +152,14 @@ class ApiClient:
                         problem = f"body is not valid JSON ({len(response.content)} bytes, {kind})"
             attempt += 1
             if attempt > self.config.max_retries:
-                raise ApiError(f"GET {path} failed after {attempt} attempts: {problem}")
+                message = f"GET {path} failed after {attempt} attempts: {problem}"
+                raise ApiError(self._unreachable(message) if unreachable else message)
             wait = delay if delay is not None else self._backoff(attempt)
             log.warning("GET %s: %s; retry %d/%d in %.1f s", path, problem, attempt, self.config.max_retries, wait)
             self.sleep(wait)
+
+    def _unreachable(self, why: str) -> str:
+        return f"cannot reach {self.config.base_url} ({why}); {DEMO_HINT}"
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: uniform(0.5, 1.0) x backoff_s x 2^(attempt-1), capped."""
@@ -187,6 +200,22 @@ def split_page(body: bytes) -> tuple[list[Any], Any, Any]:
             raise ApiError("unexpected /studies answer: no 'studies' list") from None
         return data["studies"], data.get("totalCount"), data.get("nextPageToken")
     return shape.studies, shape.totalCount, shape.nextPageToken
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a connection error comes from a host name that did not resolve (socket.gaierror anywhere in the
+    chain requests and urllib3 wrap it in)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError":
+            return True
+        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+    return False
 
 
 def _retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

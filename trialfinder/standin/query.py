@@ -1,8 +1,8 @@
-"""Query side of the fake ClinicalTrials.gov API v2 used by the trialfinder tests.
+"""Query side of the stand-in ClinicalTrials.gov API v2 (NOT the real registry) used by the tests and the demo.
 
 Parameter validation, page tokens, the per-study search index, a small, deliberately
 simple stand-in for Essie search (see ``compile_query``) and the answer building blocks
-(``Response``, nginx error pages). The HTTP server itself is in ``tests/fakeapi.py``.
+(``Response``, nginx error pages). The HTTP server itself is in ``trialfinder/standin/server.py``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ STATUSES = frozenset(
 NCT_RE = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
-BAD_TOKEN_MESSAGE = "Invalid value in parameter pageToken"
+BAD_TOKEN_MESSAGE = "Invalid value in parameter pageToken"  # noqa: S105 (an API message, not a password)
 
 # Which part of a record each query.* parameter searches; anything else searches the whole text.
 _QUERY_FIELDS = {"query.cond": "cond", "query.intr": "intr", "query.titles": "titles"}
