@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from trialfinder.config import Config, ConfigError, load_config
+from trialfinder.outfile import write_text_atomic
 from trialfinder.wording import printable
 
 if TYPE_CHECKING:  # SQLAlchemy is imported when a command first needs the database, not for --help
@@ -85,3 +87,16 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print `trialfinder: error: <message>` on stderr (one line) and exit with `code`."""
     click.echo(f"trialfinder: error: {' '.join(printable(message).split())}", err=True)
     sys.exit(code)
+
+
+def print_or_write(text: str, output: Path | None) -> bool:
+    """Print `text`, or write it whole to `output` (a one-line error and exit 1 when that fails); True when it
+    was written to the file."""
+    if output is None:
+        click.echo(text, nl=False)
+        return False
+    try:
+        write_text_atomic(output, text)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
+    return True

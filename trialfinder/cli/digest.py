@@ -13,7 +13,7 @@ import click
 from sqlalchemy import Connection
 
 from trialfinder import wording
-from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
+from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail, print_or_write
 from trialfinder.config import Config, SearchConfig
 from trialfinder.history.events import (
     EventFilter,
@@ -26,7 +26,6 @@ from trialfinder.history.events import (
 )
 from trialfinder.mail.digest import FORMATS, NoRunYet, check_since, digest_context, parse_since, render_digest
 from trialfinder.models import utcnow
-from trialfinder.outfile import write_text_atomic
 from trialfinder.site.feeds import write_feeds
 
 
@@ -86,14 +85,7 @@ def digest(
                                  searches=searches or app.config.searches,
                                  filters=wording.filter_words(codes, places))  # fmt: skip
     text = render_digest(context, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        write_text_atomic(output, text)
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
-    if not ctx.meta.get("quiet"):
+    if print_or_write(text, output) and not ctx.meta.get("quiet"):
         click.echo(f"wrote {output} ({context['total_events']} changes)", err=True)
 
 

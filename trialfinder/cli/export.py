@@ -21,7 +21,7 @@ from click.core import ParameterSource
 from sqlalchemy.engine import make_url
 
 from trialfinder import wording
-from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
+from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail, print_or_write
 from trialfinder.cli.digest import checked_countries, checked_searches, checked_statuses
 from trialfinder.export.columns import TABLES, render_data_dictionary
 from trialfinder.export.datapackage import DESCRIPTOR, export_datapackage
@@ -29,7 +29,6 @@ from trialfinder.export.datasette import datasette_metadata
 from trialfinder.export.rows import FORMATS, ExportError, ExportFilter, ExportRequest, pick_columns
 from trialfinder.export.writers import export_to_file, export_to_stream, provenance_line, sidecar_path
 from trialfinder.history.events import check_codes
-from trialfinder.outfile import write_text_atomic
 
 
 @click.command("export")
@@ -163,14 +162,7 @@ def datasette_metadata_command(ctx: click.Context, output: Path | None) -> None:
     with engine.connect() as conn:
         meta = datasette_metadata(conn, Path(engine.url.database).stem, app.config.api.base_url)
     text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        write_text_atomic(output, text)
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
-    if not ctx.meta.get("quiet"):
+    if print_or_write(text, output) and not ctx.meta.get("quiet"):
         click.echo(f"wrote {output}; serve with: datasette {engine.url.database} -m {output}", err=True)
 
 
@@ -192,14 +184,7 @@ def _write_datapackage(ctx: click.Context, app: AppContext, directory: Path, qui
 
 def _write_dictionary(output: Path | None, quiet: bool) -> None:
     text = render_data_dictionary()
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        write_text_atomic(output, text)
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc}", EXIT_FAILED)
-    if not quiet:
+    if print_or_write(text, output) and not quiet:
         click.echo(f"wrote {output}", err=True)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialfinder import wording
+from trialfinder.ingest.canonical import get_path
 from trialfinder.ingest.normalize import HASH_IGNORED_PATHS
 
 Path = tuple[str, ...]
@@ -90,15 +91,15 @@ def diff(previous: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Ev
     if previous is None and new is None:
         return []
     if previous is None:
-        return [Event("new_study", new=_text(_get(new, *STATUS, "overallStatus")))]
+        return [Event("new_study", new=_text(get_path(new, *STATUS, "overallStatus")))]
     if new is None:
         return [Event("removed")]
     paths: list[Path] = []
     _walk(previous, new, (), paths)
-    events = _site_events(_list(_get(previous, *LOCATIONS_PATH)), _list(_get(new, *LOCATIONS_PATH)), paths)
+    events = _site_events(_list(get_path(previous, *LOCATIONS_PATH)), _list(get_path(new, *LOCATIONS_PATH)), paths)
     results_now = _has_results(new) and not _has_results(previous)
     if results_now:
-        posted = _text(_get(new, *STATUS, "resultsFirstPostDateStruct", "date"))
+        posted = _text(get_path(new, *STATUS, "resultsFirstPostDateStruct", "date"))
         events.append(Event("results_posted", "hasResults", None, posted))
     claimed: dict[tuple[str, str], Event] = {}
     other: list[Path] = []
@@ -247,7 +248,7 @@ def _named_event(previous: dict[str, Any], new: dict[str, Any], names: Path) -> 
     module, field = names[1], names[2]
     path = (PS, module, field)
     dotted = ".".join(path)
-    before, after = _get(previous, *path), _get(new, *path)
+    before, after = get_path(previous, *path), get_path(new, *path)
     if module == "statusModule":
         if field == "overallStatus":
             return Event("status_changed", dotted, _text(before), _text(after))
@@ -353,13 +354,6 @@ def _order_free_json(value: Any) -> str:
         return "[" + ",".join(sorted(_order_free_json(item) for item in value)) + "]"
     return _encode(value)
 
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _list(value: Any) -> list[Any]:

@@ -179,7 +179,7 @@ def _without_ignored(record: dict[str, Any]) -> dict[str, Any]:
     """`record` minus the ignored paths: only the dicts along each path are copied, never the whole record."""
     result = record
     for path in HASH_IGNORED_PATHS:
-        if _get(result, *path) is None:
+        if get_path(result, *path) is None:
             continue
         result = dict(result)
         parent = result
@@ -190,7 +190,8 @@ def _without_ignored(record: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _get(data: Any, *path: str) -> Any:
+def get_path(data: Any, *path: str) -> Any:
+    """data[path[0]][path[1]]... of parsed API JSON; None where a step is missing or not an object."""
     for key in path:
         if not isinstance(data, dict):
             return None

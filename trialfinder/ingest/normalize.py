@@ -21,6 +21,7 @@ from trialfinder.ingest.canonical import (  # noqa: F401
     canonical_json_and_hash,
     content_hash,
     fingerprint,
+    get_path,
     loads_checked,
 )
 
@@ -51,7 +52,7 @@ NCT_ID = re.compile(r"NCT\d{8}")  # the only shape ClinicalTrials.gov gives; ids
 
 def nct_id_of(record: dict[str, Any]) -> str:
     """The record's NCT id, or ValueError when the record has none or it is not NCT plus 8 digits."""
-    nct_id = _get(record, "protocolSection", "identificationModule", "nctId")
+    nct_id = get_path(record, "protocolSection", "identificationModule", "nctId")
     if not isinstance(nct_id, str) or not nct_id:
         raise ValueError("study record without protocolSection.identificationModule.nctId")
     if not NCT_ID.fullmatch(nct_id):
@@ -201,13 +202,6 @@ def _date_of(status: dict[str, Any], struct: str) -> tuple[str | None, str | Non
     value = _dict(status.get(struct))
     return _text(value.get("date")), _text(value.get("type"))
 
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _dict(value: Any) -> dict[str, Any]:
