@@ -16,6 +16,8 @@ from typing import Any
 
 from icalendar import Calendar, Event
 
+from trialfinder.wording import printable
+
 FOLLOWED = "followed.ics"
 _UID_DOMAIN = "trialfinder.invalid"  # RFC 2606: a name no one owns, as for the Atom ids
 _KINDS = (
@@ -65,7 +67,7 @@ def _calendar(name: str, events: list[bytes]) -> bytes:
     cal.add("prodid", "-//trialfinder//study dates//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", printable(name))
     head, end, rest = cal.to_ical().rpartition(b"END:VCALENDAR")
     return head + b"".join(events) + end + rest
 
@@ -76,7 +78,8 @@ def _event(study: dict[str, Any], kind: str, words: str, value: str | dt.date) -
     month_only = isinstance(value, str) and len(value) == 7
     event = Event()
     event.add("uid", f"{study['nct_id']}-{kind}@{_UID_DOMAIN}")
-    title = study["title"] if len(study["title"]) <= 60 else study["title"][:59].rstrip() + "…"
+    title = printable(study["title"])  # record text: no control characters reach the file (issue 14)
+    title = title if len(title) <= 60 else title[:59].rstrip() + "…"
     event.add("summary", f"{study['nct_id']} {words}: {title}")
     event.add("dtstart", day)
     event.add("dtend", day + dt.timedelta(days=1))
