@@ -44,10 +44,11 @@ def study_events(study: dict[str, Any]) -> list[Event]:
 
 
 def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Iterable[dict[str, Any]],
-                    site_title: str, keep: Callable[[dict[str, Any]], bool] | None = None) -> int:  # fmt: skip
-    """Write calendar/<NCT id>.ics for `studies` (except those `keep` put in place already) and
-    calendar/followed.ics for `listed`; returns how many files it wrote. Each event is serialised once and put in both
-    files (icalendar's line folding is most of the time)."""
+                    site_title: str, keep: Callable[[dict[str, Any]], bool] | None = None,
+                    keep_followed: Callable[[], bool] | None = None) -> int:  # fmt: skip
+    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`, except the files that
+    `keep(study)` / `keep_followed()` (asked after every study's) put in place already; returns how many files it
+    wrote. Each event is serialised once and put in both files (icalendar's line folding is most of the time)."""
     (folder / "calendar").mkdir(exist_ok=True)
     serialised: dict[str, list[bytes]] = {}
     for study in studies:
@@ -56,10 +57,12 @@ def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Ite
         serialised[study["nct_id"]] = blocks = [e.to_ical() for e in study_events(study)]
         (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(_calendar(f"{study['nct_id']}: study dates",
                                                                                blocks))
+    if keep_followed is not None and keep_followed():
+        return len(serialised)
     followed = [b for study in listed for b in serialised.get(study["nct_id"])
                 or [e.to_ical() for e in study_events(study)]]  # fmt: skip
     (folder / "calendar" / FOLLOWED).write_bytes(_calendar(f"{site_title}: study dates", followed))
-    return len(serialised) + 1  # the files written here
+    return len(serialised) + 1
 
 
 def _calendar(name: str, events: list[bytes]) -> bytes:

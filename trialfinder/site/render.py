@@ -92,7 +92,10 @@ def render_site(
         reuse = PageReuse(out_dir, staging, code_version())
         pages = write_pages(make_environment(), staging, view, about, reuse)
         write_calendars(staging, view.studies, view.listed, config.site.title,
-                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study))
+                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study),
+                        keep_followed=lambda: reuse.keep_derived(
+                            "calendar/followed.ics", config.site.title,
+                            [f"calendar/{study['nct_id']}.ics" for study in view.listed]))
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)

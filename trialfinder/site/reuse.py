@@ -96,6 +96,12 @@ class PageReuse:
         self.kept += 1
         return True
 
+    def keep_derived(self, rel: str, name: str, sources: list[str]) -> bool:
+        """`keep` for a file made of other pages' inputs (followed.ics of every listed study's calendar): its input
+        is `name` and the hashes of `sources` (in order), none of which may be unknown."""
+        keys = [self.hashes.get(source) for source in sources]
+        return None not in keys and self.keep(rel, name, keys)
+
     def write(self) -> None:
         """Write the manifest of every hashed page that is in the staging folder (render's publish moves it last)."""
         pages = {}
