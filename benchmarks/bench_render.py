@@ -1,9 +1,10 @@
 """Site render benchmark: `render_site` over N real-shaped synthetic studies (tests/worldgen.py), synced from the
 fake ClinicalTrials.gov API into a fresh SQLite database first (not timed).
 
-Prints, measured in this run: render seconds and pages/s (first render into an empty folder, then a re-render over
-the existing site), index.html raw and gzip sizes for N studies, and the same for a small world (default 300
-studies) against the 150 KB gzip target for the list page.
+Prints, measured in this run: render seconds and pages/s (first render into an empty folder, then an unchanged
+re-render over the existing site, which keeps every study page, handout and calendar: site/reuse.py), the first
+render's time over the unchanged re-render's (target >= 10x at 5,000 studies), index.html raw and gzip sizes for
+N studies, and the same for a small world (default 300 studies) against the 150 KB gzip target for the list page.
 
     python benchmarks/bench_render.py [--studies 5000] [--small 300]
 """
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 TARGET_GZIP_KB = 150.0
+TARGET_REUSE = 10.0  # first render / unchanged re-render
 
 
 def build_database(n: int, folder: Path) -> tuple[Any, Any]:
@@ -45,17 +47,19 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
 
     config, engine = build_database(n, folder)
     out = folder / "site"
-    runs = []
+    runs, kept = [], []
     for _ in range(2):
         started = time.perf_counter()
         result = render_site(config, engine, out)
         runs.append(time.perf_counter() - started)
+        kept.append(result.kept)
     index = (out / "index.html").read_bytes()
     pages = sorted(out.glob("study/*.html"), key=lambda p: p.stat().st_size)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {
         "studies": result.studies, "pages": result.pages, "files": len(result.files), "first_s": runs[0],
-        "again_s": runs[1], "index_raw": len(index), "index_gzip": len(gzip.compress(index, compresslevel=6)),
+        "again_s": runs[1], "kept": kept[1], "index_raw": len(index),
+        "index_gzip": len(gzip.compress(index, compresslevel=6)),
         "study_median": pages[len(pages) // 2].stat().st_size if pages else 0,
         "study_max": pages[-1].stat().st_size if pages else 0, "site_bytes": total,
     }  # fmt: skip
@@ -79,6 +83,10 @@ def main() -> None:
               f"{r['again_s']:>8.2f} {r['pages'] / r['again_s']:>8.0f} {r['index_raw'] / 1024:>9.1f} "
               f"{r['index_gzip'] / 1024:>8.1f} {r['index_gzip'] / max(1, r['studies']):>8.0f} "
               f"{r['study_median'] / 1024:>13.1f} / {r['study_max'] / 1024:<11.1f} {r['site_bytes'] / 2**20:>8.1f}")
+    for r in results.values():
+        print(f"{r['studies']} studies: unchanged re-render kept {r['kept']} files, {r['first_s'] / r['again_s']:.1f}x "
+              f"faster than the first render (target >= {TARGET_REUSE:.0f}x: "
+              f"{'met' if r['first_s'] / r['again_s'] >= TARGET_REUSE else 'MISSED'})")
     small = results[args.small]
     print(f"list page for {args.small} studies: {small['index_gzip'] / 1024:.1f} KB gzip "
           f"(target <= {TARGET_GZIP_KB:.0f} KB: {'met' if small['index_gzip'] / 1024 <= TARGET_GZIP_KB else 'MISSED'}, "

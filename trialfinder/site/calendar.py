@@ -10,7 +10,7 @@ updates the events instead of doubling them; DTSTAMP is the record's last update
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,21 @@ def study_events(study: dict[str, Any]) -> list[Event]:
 
 
 def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Iterable[dict[str, Any]],
-                    site_title: str) -> int:  # fmt: skip
-    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`; returns the file count.
-    Each event is serialised once and put in both files (icalendar's line folding is most of the time)."""
+                    site_title: str, keep: Callable[[dict[str, Any]], bool] | None = None,
+                    keep_followed: Callable[[], bool] | None = None) -> int:  # fmt: skip
+    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`, except the files that
+    `keep(study)` / `keep_followed()` (asked after every study's) put in place already; returns how many files it
+    wrote. Each event is serialised once and put in both files (icalendar's line folding is most of the time)."""
     (folder / "calendar").mkdir(exist_ok=True)
     serialised: dict[str, list[bytes]] = {}
     for study in studies:
+        if keep is not None and keep(study):
+            continue
         serialised[study["nct_id"]] = blocks = [e.to_ical() for e in study_events(study)]
         (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(_calendar(f"{study['nct_id']}: study dates",
                                                                                blocks))
+    if keep_followed is not None and keep_followed():
+        return len(serialised)
     followed = [b for study in listed for b in serialised.get(study["nct_id"])
                 or [e.to_ical() for e in study_events(study)]]  # fmt: skip
     (folder / "calendar" / FOLLOWED).write_bytes(_calendar(f"{site_title}: study dates", followed))

@@ -36,6 +36,7 @@ from trialfinder.site.about import AboutPage, load_about_pages
 from trialfinder.site.calendar import write_calendars
 from trialfinder.site.feeds import write_feeds
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
+from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.templating import make_environment
@@ -55,11 +56,13 @@ class RenderResult:
     pages: int
     files: tuple[str, ...]
     seconds: float
+    kept: int = 0  # per-study files whose inputs had not changed, kept from the published site (reuse.py)
 
     def summary(self) -> str:
-        """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`."""
+        """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`, plus `; 140 unchanged files kept`."""
+        kept = f"; {self.kept} unchanged files kept" if self.kept else ""
         return (f"rendered {self.studies} studies: {self.pages} pages, {len(self.files)} files in {self.out_dir} "
-                f"({self.seconds:.1f} s)")  # fmt: skip
+                f"({self.seconds:.1f} s{kept})")  # fmt: skip
 
 
 def render_site(
@@ -86,21 +89,29 @@ def render_site(
             view = build_site_view(config, conn, downloads)
             if feeds:
                 write_feeds(config, conn, staging)
-        pages = write_pages(make_environment(), staging, view, about)
-        write_calendars(staging, view.studies, view.listed, config.site.title)
+        reuse = PageReuse(out_dir, staging, code_version())
+        pages = write_pages(make_environment(), staging, view, about, reuse)
+        write_calendars(staging, view.studies, view.listed, config.site.title,
+                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study),
+                        keep_followed=lambda: reuse.keep_derived(
+                            "calendar/followed.ics", config.site.title,
+                            [f"calendar/{study['nct_id']}.ics" for study in view.listed]))
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
         _write(staging / "static" / places.PLACES_FILE, places.places_js())
+        reuse.write()
         files = _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started)
+    return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept)
 
 
-def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = ()) -> int:
+def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
+                reuse: PageReuse | None = None) -> int:  # fmt: skip
     """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
-    every glossary term in their text links to its definition. Returns the page count."""
+    every glossary term in their text links to its definition. A study page or handout whose inputs `reuse` finds
+    unchanged is kept from the published site instead of being rendered. Returns the page count."""
     top = {**view.facts, "root": "", "about_pages": bool(about)}
     pages = {
         "index.html": env.get_template("index.html").render(
@@ -123,8 +134,12 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     (folder / "study").mkdir()
     (folder / "handout").mkdir()
     for study in view.studies:
-        _write(folder / "study" / f"{study['nct_id']}.html",
-               link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
+        nct_id = study["nct_id"]
+        if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
+            _write(folder / "study" / f"{nct_id}.html",
+                   link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
+        if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
+            continue
         shown, more = sites_for_handout(study["sites"])
         qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
         _write(folder / "handout" / f"{study['nct_id']}.html",
@@ -139,9 +154,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
-    """Move every staged file into out_dir (index.html last), then drop study and about pages not rendered."""
-    staged = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-    staged.sort(key=lambda rel: rel == "index.html")
+    """Move every staged file into out_dir (index.html, then the page manifest, last), then drop study and about
+    pages not rendered."""
+    staged = manifest_last(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     out_dir.mkdir(parents=True, exist_ok=True)
     for rel in staged:
         target = out_dir / rel
@@ -153,5 +168,5 @@ def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
         for page in pages_dir.iterdir() if pages_dir.is_dir() else ():
             if pattern.fullmatch(page.name) and f"{folder}/{page.name}" not in fresh:
                 page.unlink()
-    return tuple(staged)
+    return tuple(rel for rel in staged if rel != MANIFEST)
 
