@@ -89,9 +89,11 @@ class _Handler(BaseHTTPRequestHandler):
         fake._log("GET", path, params, resp.status)
         if fault is not None and fault.kind == "delay":  # the answer was computed on arrival
             fake._stopping.wait(fault.delay_s)
-        self._send(resp)
         if path == "/studies" and resp.status == 200 and fault is None:
+            # the page is computed; the data moves before the client has it, so its next request sees the change
+            # (after the send, a read-ahead client's next request could be answered before the hook ran)
             fake._page_served()
+        self._send(resp)
 
     def _reset(self) -> None:
         self.close_connection = True
