@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests import testdb
 from tests.conftest import Project
+
+pytestmark = pytest.mark.skipif(testdb.ON_POSTGRES, reason="SQLite files and URLs, or a corrupted SQLite file")
 
 
 def one_line_error(stderr: str) -> str:

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import testdb
 from tests.conftest import Project
 from tests.smtpserver import free_port
+
+pytestmark = pytest.mark.skipif(testdb.ON_POSTGRES, reason="Datasette reads SQLite files only")
 
 
 @pytest.fixture
