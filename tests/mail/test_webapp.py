@@ -18,6 +18,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import Project, write_config
 from tests.scenario import change_world
 from tests.smtpserver import SmtpServer, free_port, text_part
@@ -363,9 +364,7 @@ def test_pages_are_accessible_and_the_form_works_in_a_browser(web: Web) -> None:
 
     axe = Axe()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])  # fmt: skip
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 375, "height": 740})  # a phone
             page.goto(web.url + "subscribe")

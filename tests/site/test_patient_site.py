@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
 from tests.patientworld import (
@@ -30,12 +30,6 @@ from tests.patientworld import (
 from tests.site.test_render import Page
 from trialfinder.models import ChangeEvent, table_of
 from trialfinder.site.render import render_site
-
-WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-              "resultTypes": ["violations"]}  # fmt: skip
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -230,15 +224,6 @@ class Interactions:
         self.page.mouse.wheel(0, box["y"] - 200)  # one swipe, as far as needed
         wait_until(self.page, f"Math.abs(document.querySelector('{selector}').getBoundingClientRect().top - 200) < 2")
         self.count += 1
-
-
-def wait_until(page: Any, expression: str, seconds: float = 5.0) -> None:
-    """Poll `expression` in the page until it is true. Playwright's wait_for_function evaluates its predicate with
-    eval inside the page, which the pages' Content-Security-Policy (script-src 'self') refuses."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.05)
 
 
 @pytest.mark.browser

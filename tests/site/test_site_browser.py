@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
 from tests.site.test_render import Page
@@ -25,12 +26,7 @@ from tests.siteworld import XSS_ID, XSS_TITLE, build_site_world, render_world
 from tests.worldgen import load_fixture_studies
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 SCREENSHOTS = os.environ.get("TRIALFINDER_SCREENSHOTS")  # read at import: conftest clears TRIALFINDER_* per test
-WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-              "resultTypes": ["violations"]}  # fmt: skip
 PARIS = {"latitude": 48.8566, "longitude": 2.3522}
 
 
@@ -137,7 +133,7 @@ def test_filters_change_the_visible_rows_and_the_count(page: Any, base_url: str,
     page.fill("#f-q", "no such words anywhere")
     assert visible_links(page) == [] and page.locator("#none").is_visible()
     page.get_by_role("button", name="Clear all").click()
-    page.wait_for_function(f"document.querySelectorAll('#studies > li:not([hidden])').length === {total}")
+    wait_until(page, f"document.querySelectorAll('#studies > li:not([hidden])').length === {total}")
     assert page.url.endswith("/index.html") and count_text(page) == f"{total} of {total} studies"
 
 
@@ -190,7 +186,7 @@ def test_nearest_uses_the_location_only_when_asked(browser: Any, base_url: str) 
         first = visible_links(page)
         assert page.evaluate("window.__asked") == 0
         page.get_by_role("button", name="Use my location").click()
-        page.wait_for_function("document.getElementById('f-sort').value === 'near'")
+        wait_until(page, "document.getElementById('f-sort').value === 'near'")
         assert page.evaluate("window.__asked") == 1
         near = visible_links(page)
         assert sorted(near) == sorted(first) and near != first

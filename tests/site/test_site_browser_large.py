@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
-from tests.site.test_site_browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, rows_in_html
+from tests.site.test_site_browser import rows_in_html
 from tests.worldgen import make_study
 from trialfinder.site.render import render_site
 
@@ -154,7 +155,7 @@ def test_a_typed_city_sorts_by_distance_and_limits_it(browser: Any, site: Path) 
         assert page.evaluate("window.trialfinderPlaces === undefined")  # the gazetteer is not loaded yet
         page.fill("#f-place", "Lyon")
         page.keyboard.press("Enter")
-        page.wait_for_function("document.getElementById('f-sort').value === 'near'")
+        wait_until(page, "document.getElementById('f-sort').value === 'near'")
         assert "Sorted by distance from Lyon, France" in page.locator("#geo-note").inner_text()
         first = page.locator("#studies > li:visible").first
         assert first.locator("h3 a").get_attribute("href") == f"study/{LYON_ID}.html"
