@@ -117,8 +117,9 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         "index.html": env.get_template("index.html").render(
             **top, page="index", studies=view.listed, removed=view.removed, total=len(view.listed),
             options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
-            other=[s for s in view.listed if s["tier"] > view.shown_tiers]),
-        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes),
+            other=[s for s in view.listed if s["tier"] > view.shown_tiers], world=view.world),
+        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes,
+                                                                chart=view.chart),
         "glossary.html": env.get_template("glossary.html").render(**top, page="glossary"),
     }  # fmt: skip
     for name, text in pages.items():
