@@ -39,6 +39,7 @@ from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings
 from trialfinder.site.view import Download, SiteView, build_site_view
+from trialfinder.site.worldmap import land_of
 from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
@@ -137,8 +138,8 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     for study in view.studies:
         nct_id = study["nct_id"]
         if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
-            _write(folder / "study" / f"{nct_id}.html",
-                   link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
+            page = study_template.render(**inner, page="study", study=study, map_land=land_of)  # the map's land
+            _write(folder / "study" / f"{nct_id}.html", link_terms(page, "../"))
         if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
             continue
         shown, more = sites_for_handout(study["sites"])

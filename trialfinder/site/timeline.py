@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialfinder.history.events import EventRow
@@ -42,7 +42,7 @@ def parse_date(value: str | None) -> dt.date | None:
         return None
 
 
-def study_timeline(date_values: dict[str, tuple[str | None, str | None]], events: Sequence[EventRow], today: str,
+def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow], today: str,
                    gettext: Gettext = lambda text: text) -> dict[str, Any] | None:  # fmt: skip
     """The study's timeline: its dated milestones (estimated ones apart) and its status and site changes on one
     axis, with the rows of its table, oldest first; None when there is no date at all."""

@@ -11,6 +11,7 @@ them, open sites as filled circles and the others as hollow squares. Both are pl
 from __future__ import annotations
 
 import functools
+import math
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ INDEX_WIDTH = 960  # the index map's viewBox width (360 degrees of longitude)
 INDEX_TOLERANCE = 0.25  # degrees: the index map's simplification
 STUDY_WIDTH = 640  # a study map's viewBox width, whatever the span of its sites
 MIN_SPAN = 16.0  # degrees of longitude a study map shows at least (one city alone is not a map)
+SPANS = (16.0, 24.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 256.0, 360.0)  # the widths a study map snaps to
 
 
 @dataclass(frozen=True)
@@ -174,18 +176,14 @@ def study_map(sites: Sequence[dict[str, Any]], gettext: Gettext = lambda text: t
     if not located:
         return None
     lats, lons = [p[0] for _, p in located], [p[1] for _, p in located]
-    span = max(MIN_SPAN, (max(lons) - min(lons)) * 1.3, (max(lats) - min(lats)) * 1.3 * 1.6)
-    span = min(span, 360.0)
+    wanted = max(MIN_SPAN, (max(lons) - min(lons)) * 1.3, (max(lats) - min(lats)) * 1.3 * 1.6)
+    span = next((level for level in SPANS if level >= wanted), 360.0)
+    step = span / 16  # the view snaps to a grid, so that studies in the same region share one drawn land
     middle_lon, middle_lat = (max(lons) + min(lons)) / 2, (max(lats) + min(lats)) / 2
-    west, tall = middle_lon - span / 2, min(span / 1.6, NORTH - SOUTH)
-    north = min(NORTH, max(middle_lat + tall / 2, SOUTH + tall))
+    west = -180.0 if span >= 360 else math.floor((middle_lon - span / 2) / step) * step
+    tall = min(span / 1.6, NORTH - SOUTH)
+    north = min(NORTH, max(math.ceil((middle_lat + tall / 2) / step) * step, SOUTH + tall))
     frame = Frame(west, north, STUDY_WIDTH / span)
-    box = (west, north - tall, west + span, north)
-    tolerance = _tolerance(span)
-    edge = span / 50  # clipped a little outside the view, so that no border runs along its edge
-    shapes = [path_of(clip_by_rect(_simplified(c.code, tolerance), box[0] - edge, box[1] - edge, box[2] + edge,
-                                   box[3] + edge), frame, smallest=2)
-              for c in countries() if _overlaps(c.bounds, box)]  # fmt: skip
     markers: dict[tuple[int, int], dict[str, Any]] = {}
     for site, (lat, lon) in located:
         at = frame.point(lon, lat)
@@ -203,9 +201,21 @@ def study_map(sites: Sequence[dict[str, Any]], gettext: Gettext = lambda text: t
                            + f": {state}")  # fmt: skip
         shown.append(marker)
     shown.sort(key=lambda m: (m["y"], m["x"]))
-    return {"width": STUDY_WIDTH, "height": round(tall * frame.scale), "land": "".join(shapes), "markers": shown,
-            "placed": len(located), "unplaced": len(sites) - len(located),
+    return {"width": STUDY_WIDTH, "height": round(tall * frame.scale), "view": [west, north, span, tall],
+            "markers": shown, "placed": len(located), "unplaced": len(sites) - len(located),
             "approx": sum(1 for site, _ in located if site["geo"].endswith(",c"))}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=512)
+def land_of(west: float, north: float, span: float, tall: float) -> str:
+    """The land of a study map's view (its `view`: west, north, span and height in degrees): the countries in it,
+    simplified for its scale and clipped a little outside it. Drawn only when a page is rendered (a kept page
+    needs none), once per view and process."""
+    frame, box = Frame(west, north, STUDY_WIDTH / span), (west, north - tall, west + span, north)
+    edge = span / 50  # clipped outside the view, so that no border runs along its edge
+    return "".join(path_of(clip_by_rect(_simplified(c.code, _tolerance(span)), box[0] - edge, box[1] - edge,
+                                        box[2] + edge, box[3] + edge), frame, smallest=2)
+                   for c in countries() if _overlaps(c.bounds, box))  # fmt: skip
 
 
 def _tolerance(span: float) -> float:
