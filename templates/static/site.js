@@ -376,6 +376,11 @@
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
   var shared = active().length > 0;  // a shared or reopened link: it opens on its results, the filters folded
   if (!narrow && !shared) { more.open = true; }
+  var worldFold = document.getElementById("world-fold");  // the index map: after the list on a phone (results
+  if (worldFold && narrow) {  // first, issue 13), folded there and for a shared link
+    list.parentNode.insertBefore(worldFold.parentNode, document.querySelector(".from"));
+  }
+  if (worldFold && (narrow || shared)) { worldFold.open = false; }
   form.hidden = false;
   jump.hidden = false;
   document.getElementById("nojs").hidden = true;
