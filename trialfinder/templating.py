@@ -106,7 +106,9 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         finalize=printable_output,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]  # `_()` until translations come
     env.filters.update(FILTERS)
     env.globals.update(glossary_terms=glossary.terms(), glossary_by_code=glossary.by_code)
     env.globals["CONTENT_SECURITY_POLICY"] = CONTENT_SECURITY_POLICY

@@ -279,6 +279,7 @@
     }
     if (otherEl) { otherEl.hidden = s.scope === "all"; }
     showChips();
+    showCountry(s.country);
     if (!found) { offerWider(); }
     writeUrl(s);
   }
@@ -375,6 +376,11 @@
   var narrow = window.matchMedia && window.matchMedia("(max-width: 47.99rem)").matches;
   var shared = active().length > 0;  // a shared or reopened link: it opens on its results, the filters folded
   if (!narrow && !shared) { more.open = true; }
+  var worldFold = document.getElementById("world-fold");  // the index map: after the list on a phone (results
+  if (worldFold && narrow) {  // first, issue 13), folded there and for a shared link
+    list.parentNode.insertBefore(worldFold.parentNode, document.querySelector(".from"));
+  }
+  if (worldFold && (narrow || shared)) { worldFold.open = false; }
   form.hidden = false;
   jump.hidden = false;
   document.getElementById("nojs").hidden = true;
@@ -412,6 +418,29 @@
       if (order[i].shown && ++seen === limit - PAGE + 1) { first = order[i].row.querySelector("a"); }
     }
     if (first) { first.focus(); }
+  });
+  // The index map and its list (issue 18): a country's link sets the country filter in the page; without this
+  // script it opens the filtered address, which the code above applies on load. The chosen country is marked.
+  var worldLinks = document.querySelectorAll("a[data-country]");
+  function showCountry(value) {
+    Array.prototype.forEach.call(worldLinks, function (link) {
+      var on = link.getAttribute("data-country") === value;
+      link.classList.toggle("chosen", on);
+      if (on) { link.setAttribute("aria-current", "true"); } else { link.removeAttribute("aria-current"); }
+    });
+  }
+  Array.prototype.forEach.call(worldLinks, function (link) {
+    link.addEventListener("click", function (event) {
+      var select = form.elements.country, value = link.getAttribute("data-country");
+      for (var i = 0; i < select.options.length; i++) {
+        if (select.options[i].value === value) {
+          event.preventDefault();
+          select.value = value;
+          apply();
+          return;
+        }
+      }
+    });
   });
   apply();
   if (shared) {

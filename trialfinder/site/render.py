@@ -39,6 +39,7 @@ from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings
 from trialfinder.site.view import Download, SiteView, build_site_view
+from trialfinder.site.worldmap import land_of
 from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
@@ -117,8 +118,9 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         "index.html": env.get_template("index.html").render(
             **top, page="index", studies=view.listed, removed=view.removed, total=len(view.listed),
             options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
-            other=[s for s in view.listed if s["tier"] > view.shown_tiers]),
-        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes),
+            other=[s for s in view.listed if s["tier"] > view.shown_tiers], world=view.world),
+        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes,
+                                                                chart=view.chart),
         "glossary.html": env.get_template("glossary.html").render(**top, page="glossary"),
     }  # fmt: skip
     for name, text in pages.items():
@@ -136,8 +138,8 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     for study in view.studies:
         nct_id = study["nct_id"]
         if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
-            _write(folder / "study" / f"{nct_id}.html",
-                   link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
+            page = study_template.render(**inner, page="study", study=study, map_land=land_of)  # the map's land
+            _write(folder / "study" / f"{nct_id}.html", link_terms(page, "../"))
         if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
             continue
         shown, more = sites_for_handout(study["sites"])

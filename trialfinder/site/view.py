@@ -23,6 +23,7 @@ from trialfinder.history.events import EventFilter, EventRow, load_events, split
 from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
 from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
+from trialfinder.site.graphics import add_graphics
 from trialfinder.site.relevance import study_relevance
 from trialfinder.templating import human_date
 
@@ -75,6 +76,8 @@ class SiteView:
     options: dict[str, list[tuple[str, str]]]  # the index filters' choices
     shown_tiers: int  # the list shows tiers 1..shown_tiers until "show all" is chosen
     downloads: tuple[Download, ...]  # files offered on the index page
+    world: dict[str, Any]  # the index map (worldmap.index_map)
+    chart: dict[str, Any] | None  # changes.html's open studies per month (timeline.open_per_month)
 
 
 def build_site_view(config: Config, conn: Connection, downloads: Sequence[Download] = ()) -> SiteView:
@@ -85,8 +88,9 @@ def build_site_view(config: Config, conn: Connection, downloads: Sequence[Downlo
     studies = load_studies(config, conn, events)
     listed = sorted((s for s in studies if not s["removed"]), key=lambda s: s["tier"])  # WHIM first, stable
     removed = [s for s in studies if s["removed"]]
+    world, chart = add_graphics(conn, studies, listed, config.relevance.shown_tiers, events)
     return SiteView(facts, studies, listed, removed, recent_changes(events), filter_options(config, listed),
-                    config.relevance.shown_tiers, tuple(downloads))  # fmt: skip
+                    config.relevance.shown_tiers, tuple(downloads), world, chart)  # fmt: skip
 
 
 def site_facts(config: Config, conn: Connection) -> dict[str, Any]:
