@@ -5,6 +5,18 @@
    (an offline gazetteer, loaded only when the box is used). Neither is sent anywhere or put in the URL. */
 (function () {
   "use strict";
+  // The language switcher keeps the filters: each link to this page in another language is a plain link (it works
+  // without JavaScript) that gets this page's query string, the filters, whenever it is about to be followed.
+  Array.prototype.forEach.call(document.querySelectorAll("a.lang-link"), function (link) {
+    var base = link.getAttribute("href");
+    function carry() { link.setAttribute("href", base + location.search); }
+    ["click", "focus", "mouseenter", "touchstart", "contextmenu"].forEach(function (kind) {
+      link.addEventListener(kind, carry);
+    });
+  });
+})();
+(function () {
+  "use strict";
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }

@@ -41,3 +41,45 @@ def test_date_ranges_in_each_language() -> None:
     assert date_range(start, end, "de") == f"16.{DASH}23. Nov."
     assert date_range(dt.datetime(2026, 11, 28, tzinfo=dt.UTC), dt.datetime(2026, 12, 5, tzinfo=dt.UTC),
                       "es") == f"28 nov {DASH} 5 dic"  # fmt: skip
+
+
+def test_the_sign_up_pages_and_confirmation_speak_the_chosen_language(project: Project, smtp: SmtpServer) -> None:
+    import threading
+    from urllib.parse import urlsplit
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from tests.conftest import write_config
+    from tests.mail.test_webapp import link, parse
+    from tests.smtpserver import free_port
+    from trialfinder.mail.webapp import create_app
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    section = smtp.section(public_url=url).replace("[site]\n", '[site]\nlanguages = ["en", "fr", "de"]\n', 1)
+    mail = Project(project.path, project.api, write_config(project.path, project.api.base_url, extra=section))
+    mail.cli("sync")
+    server = make_server("127.0.0.1", port, create_app(mail.config), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        session = requests.Session()
+        form = session.get(url + "subscribe", headers={"Accept-Language": "de-CH, fr;q=0.8"}, timeout=10)
+        assert '<html lang="de">' in form.text and "Eine E-Mail bekommen, wenn sich Studien ändern" in form.text
+        assert 'id="language-de" name="language" value="de" checked' in form.text  # the browser's choice first
+        french = session.get(url + "subscribe?lang=fr", timeout=10)  # a French page's sign-up link
+        assert '<html lang="fr">' in french.text and 'value="fr" checked' in french.text
+        data = {"form_token": parse(french.text).hidden["form_token"], "email": "ada@example.org",
+                "frequency": "weekly", "language": "fr"}  # fmt: skip
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        answer = session.post(url + "subscribe", data=data, headers={"Origin": origin}, timeout=10)
+        assert answer.status_code == 200 and "Consultez votre boîte de réception" in answer.text
+        (received,) = smtp.handler.received
+        assert str(received.message["Subject"]) == ("Merci de confirmer votre résumé par e-mail de WHIM syndrome & "
+                                                    "CXCR4 trial finder")  # fmt: skip
+        body = text_part(received.message, "plain")
+        assert "Quelqu'un, vous sans doute, a demandé un e-mail hebdomadaire" in body
+        confirm = requests.get(link(received.message, "confirm"), timeout=10)
+        assert '<html lang="fr">' in confirm.text and "Confirmer" in confirm.text
+    finally:
+        server.shutdown()

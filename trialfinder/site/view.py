@@ -101,7 +101,7 @@ def site_facts(config: Config, conn: Connection, lang: str = "en") -> dict[str, 
         + [{"href": f"feeds/{s.name}.xml", "title": tr(lang, "Changes: %(search)s (Atom)", search=s.label)}
            for s in config.searches],
         "disclaimer": tr(lang, DISCLAIMER),
-        "subscribe_url": subscribe_url(config),
+        "subscribe_url": _in_language(subscribe_url(config), lang),
     }
 
 
@@ -111,6 +111,11 @@ def subscribe_url(config: Config) -> str | None:
     if not config.email.smtp_host or base is None:
         return None
     return base + "subscribe"
+
+
+def _in_language(url: str | None, lang: str) -> str | None:
+    """The sign-up page's address for a page in `lang` (`?lang=fr`: the form then speaks French)."""
+    return f"{url}?lang={lang}" if url and lang != "en" else url
 
 
 def load_studies(config: Config, conn: Connection, events: Sequence[EventRow], lang: str = "en"
