@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -91,6 +92,10 @@ def test_the_language_switcher_keeps_the_filters(page: Any, base_url: str) -> No
     assert page.evaluate("location.pathname + location.search") == "/fr/index.html?status=recruiting"
     assert page.locator("#f-status").input_value() == "recruiting"  # the filter came along, and applies
     assert "Recrutement en cours" in page.locator("#chips").inner_text()
+    # what the script itself writes is French too (templates/_js_words.html)
+    assert re.fullmatch(r"\d+ sur \d+ études", page.locator("#count").inner_text())
+    chip = page.locator("#chips .chip").first
+    assert chip.get_attribute("aria-label") == "Retirer le filtre Recrutement en cours"
     page.locator('nav.languages a[lang="de"]').focus()  # from the keyboard too
     with page.expect_navigation():
         page.keyboard.press("Enter")
