@@ -95,6 +95,14 @@ _MONTH = re.compile(r"\d{4}-\d{2}")
 def human_date(value: Any, lang: str = DEFAULT_LANGUAGE) -> str:
     """'2019-06' -> 'June 2019', '2019-06-30' -> '30 June 2019', a datetime -> '23 Nov 2026 15:30 UTC'; in French
     'juin 2019', '30 juin 2019', '23 nov. 2026 15:30 UTC' (Babel's long date and the month-year skeleton)."""
+    try:
+        return _human_date(value, lang)  # a render shows the same few hundred dates thousands of times
+    except TypeError:  # not hashable: nothing to remember it by
+        return _human_date.__wrapped__(value, lang)
+
+
+@lru_cache(maxsize=8192)
+def _human_date(value: Any, lang: str) -> str:
     if value is None or value == "":
         return tr(lang, "not given")
     if isinstance(value, dt.datetime):
