@@ -40,7 +40,9 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     assert any(n.startswith("trialfinder/migrations/versions/0001_") for n in names)
     for shipped in ("templates/base.html", "templates/static/site.js", "templates/static/site.css",
                     "templates/web_subscribe.html", "templates/email_digest.html", "templates/feed.xml",
-                    "standin/server.py", "standin/whim_world.json"):
+                    "standin/server.py", "standin/whim_world.json", "templates/_js_words.html",
+                    "locale/messages.pot",
+                    *(f"locale/{lang}/LC_MESSAGES/messages.po" for lang in ("fr", "de", "es", "it"))):
         assert f"trialfinder/{shipped}" in names, shipped
 
     env_dir = tmp_path / "venv"
@@ -81,3 +83,5 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     demo = subprocess.run([*command, "demo"], cwd=work, capture_output=True, text=True, timeout=180)
     assert demo.returncode == 0, demo.stderr
     assert "stand-in data" in demo.stdout and (work / "demo" / "site" / "changes.html").is_file()
+    french = (work / "demo" / "site" / "fr" / "index.html").read_text(encoding="utf-8")  # the catalogs shipped
+    assert '<html lang="fr">' in french and "Essais cliniques sur le syndrome WHIM et CXCR4" in french

@@ -95,12 +95,18 @@ class SiteConfig:
     public_url: str = ""
     title: str = "WHIM syndrome & CXCR4 trial finder"
     content_dir: str = ""
+    languages: tuple[str, ...] = ("en",)  # the first at the site's root, each other one in <out_dir>/<code>/
 
     def __post_init__(self) -> None:
         from trialfinder.addresses import has_control
+        from trialfinder.i18n import LANGUAGES
 
         if has_control(self.title):  # it heads pages, feeds and e-mail subjects: one line of plain text
             raise BadValue("title", "'site.title' must be one line without control characters")
+        unknown = [code for code in self.languages if code not in LANGUAGES]
+        if not self.languages or unknown or len(set(self.languages)) != len(self.languages):
+            what = f"{unknown[0]!r} is not one of ours" if unknown else "it must list each language once"
+            raise BadValue("languages", f"'site.languages': {what}; use some of {', '.join(LANGUAGES)}")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7472_6961_6C66_0001  # PostgreSQL advisory lock key of schema upgrades ("trialf" + 1)
 # The newest revision in migrations/versions: a database at it needs no Alembic at all. tests/test_migrations.py
 # keeps it equal to the folder's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:

@@ -4,15 +4,23 @@
 buttons, form controls, the <head> or scripts, where a link cannot go), so every definition is one tap or one
 Enter away, is read out as a link by screen readers and needs no JavaScript. `terms_in` lists the terms a plain
 text uses, for e-mails, which carry the definitions themselves.
+
+Each entry's term and definition are messages of our catalogs (`extract_glossary` gives them to Babel's extraction);
+in another language a term is also found by its translated name, and still by its English phrases (record text
+stays in English).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from typing import IO, Any
+
+from trialfinder.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
 
 GLOSSARY_PAGE = "glossary.html"
 # elements whose text cannot hold a link (or is no text on the page); glossary.html holds its terms in <dfn>
@@ -33,40 +41,62 @@ class Term:
     code: str = ""
 
 
-@lru_cache(maxsize=1)
-def terms() -> tuple[Term, ...]:
-    """Every entry of the shipped glossary, in its order."""
+def _entries() -> list[dict[str, Any]]:
     data = tomllib.loads(files("trialfinder.content").joinpath("glossary.toml").read_text(encoding="utf-8"))
-    return tuple(Term(t["id"], t["term"], tuple(t["match"]), t["definition"], t.get("code", "")) for t in data["term"])
+    entries: list[dict[str, Any]] = data["term"]
+    return entries
 
 
-@lru_cache(maxsize=1)
-def _pattern() -> tuple[re.Pattern[str], dict[str, Term]]:
-    by_phrase = {" ".join(p.lower().split()): t for t in terms() for p in t.match}
+@lru_cache(maxsize=len(LANGUAGES))
+def terms(lang: str = DEFAULT_LANGUAGE) -> tuple[Term, ...]:
+    """Every entry of the shipped glossary, in its order, in `lang` (matched by its translated term too)."""
+    found = []
+    for t in _entries():
+        source, definition = t["term"], t["definition"]  # messages of the catalogs (extract_glossary)
+        term = tr(lang, source)
+        match = tuple(dict.fromkeys([*t["match"], *([term] if lang != DEFAULT_LANGUAGE else [])]))
+        found.append(Term(t["id"], term, match, tr(lang, definition), t.get("code", "")))
+    return tuple(found)
+
+
+def extract_glossary(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
+                     ) -> Iterator[tuple[int, str, str, list[str]]]:  # fmt: skip
+    """Babel extraction method for glossary.toml (babel.cfg): every entry's term and definition, as messages."""
+    text = fileobj.read().decode("utf-8")
+    for entry in tomllib.loads(text)["term"]:
+        for key in ("term", "definition"):
+            where = text.find(entry[key])
+            line = text.count("\n", 0, where) + 1 if where >= 0 else 0
+            yield line, "_", entry[key], [f"glossary: {key} of {entry['id']}"]
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _pattern(lang: str = DEFAULT_LANGUAGE) -> tuple[re.Pattern[str], dict[str, Term]]:
+    by_phrase = {" ".join(p.lower().split()): t for t in terms(lang) for p in t.match}
     phrases = sorted(by_phrase, key=len, reverse=True)
     alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.I), by_phrase
 
 
-def term_for(phrase: str) -> Term:
+def term_for(phrase: str, lang: str = DEFAULT_LANGUAGE) -> Term:
     """The entry a matched phrase belongs to."""
-    return _pattern()[1][" ".join(phrase.lower().split())]
+    return _pattern(lang)[1][" ".join(phrase.lower().split())]
 
 
-def by_code(code: str) -> Term | None:
+def by_code(code: str, lang: str = DEFAULT_LANGUAGE) -> Term | None:
     """The entry for a ClinicalTrials.gov code (e.g. PHASE2), if the glossary has one."""
-    return next((t for t in terms() if t.code and t.code == code), None)
+    return next((t for t in terms(lang) if t.code and t.code == code), None)
 
 
-def terms_in(text: str) -> list[Term]:
+def terms_in(text: str, lang: str = DEFAULT_LANGUAGE) -> list[Term]:
     """The entries a text uses, in glossary order, each once."""
-    found = {term_for(m.group(0)).id for m in _pattern()[0].finditer(text)}
-    return [t for t in terms() if t.id in found]
+    found = {term_for(m.group(0), lang).id for m in _pattern(lang)[0].finditer(text)}
+    return [t for t in terms(lang) if t.id in found]
 
 
-def link_terms(html: str, root: str = "") -> str:
+def link_terms(html: str, root: str = "", lang: str = DEFAULT_LANGUAGE) -> str:
     """Rendered HTML with every glossary term in its text made a link to `<root>glossary.html#<id>`."""
-    pattern = _pattern()[0]
+    pattern = _pattern(lang)[0]
     skip: list[str] = []  # the open elements (of _SKIP) we are inside
     out: list[str] = []
     links: dict[str, str] = {}  # matched text -> its link, made once per page
@@ -85,11 +115,11 @@ def link_terms(html: str, root: str = "") -> str:
         elif skip or not part:
             out.append(part)
         else:
-            out.append(pattern.sub(lambda m: links.get(m.group(0)) or links.setdefault(m.group(0), _link(m, root)),
-                                   part))
+            out.append(pattern.sub(lambda m: links.get(m.group(0)) or links.setdefault(m.group(0),
+                                                                                        _link(m, root, lang)), part))
     return "".join(out)
 
 
-def _link(match: re.Match[str], root: str) -> str:
+def _link(match: re.Match[str], root: str, lang: str) -> str:
     # the matched text is letters, spaces and hyphens of already escaped HTML; root and ids are our own
-    return f'<a class="term" href="{root}{GLOSSARY_PAGE}#{term_for(match.group(0)).id}">{match.group(0)}</a>'
+    return f'<a class="term" href="{root}{GLOSSARY_PAGE}#{term_for(match.group(0), lang).id}">{match.group(0)}</a>'

@@ -253,6 +253,7 @@ class Subscriber(Base):
     statuses: Mapped[list[Any]]  # overall status codes; [] = any
     countries: Mapped[list[Any]]  # site countries; [] = any
     frequency: Mapped[str] = mapped_column(String(16))  # daily | weekly
+    language: Mapped[str] = mapped_column(String(8), server_default="en")  # of its e-mails: i18n.LANGUAGES
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | confirmed | unsubscribed
     confirm_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     unsubscribe_token: Mapped[str] = mapped_column(String(64), unique=True)

@@ -7,16 +7,15 @@ is never marked safe as is.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from trialfinder import glossary, wording
+from trialfinder import glossary, i18n, wording
 from trialfinder.resources import templates_dir
 
 
@@ -33,21 +32,10 @@ def markdown(text: str | None) -> Markup:
     return Markup(_markdown().render(text))  # noqa: S704 - markdown-it with html=False escapes all source text
 
 
-def human_date(value: Any) -> str:
-    """'2019-06' -> 'June 2019', '2019-06-30' -> '30 June 2019', a datetime -> '23 Nov 2026 15:30 UTC'."""
-    if value is None or value == "":
-        return "not given"
-    if isinstance(value, dt.datetime):
-        return f"{value.astimezone(dt.UTC):%d %b %Y %H:%M} UTC".lstrip("0")
-    if isinstance(value, dt.date):
-        return f"{value:%d %B %Y}".lstrip("0")
-    text = str(value)
-    for fmt, out in (("%Y-%m-%d", "%d %B %Y"), ("%Y-%m", "%B %Y"), ("%Y", "%Y")):
-        try:
-            return dt.datetime.strptime(text, fmt).strftime(out).lstrip("0")
-        except ValueError:
-            continue
-    return text
+def human_date(value: Any, lang: str = i18n.DEFAULT_LANGUAGE) -> str:
+    """'2019-06' -> 'June 2019', '2019-06-30' -> '30 June 2019', a datetime -> '23 Nov 2026 15:30 UTC' (in `lang`:
+    trialfinder.i18n.human_date)."""
+    return i18n.human_date(value, lang)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
@@ -62,17 +50,23 @@ def md_text(value: Any) -> str:
 FILTERS = {
     "markdown": markdown,
     "md_text": md_text,
-    "human_date": human_date,
-    "status_words": wording.status_words,
     "recruitment_group": wording.recruitment_group,
+    "study_url": wording.study_url,
+    "history_url": wording.history_url,
+}
+# Filters that speak a language: each Environment binds them to its own (make_environment(lang)).
+LANGUAGE_FILTERS = {
+    "human_date": i18n.human_date,
+    "status_words": wording.status_words,
+    "group_words": wording.group_words,
     "phase_words": wording.phase_words,
     "study_type_words": wording.study_type_words,
     "sex_words": wording.sex_words,
-    "study_url": wording.study_url,
-    "history_url": wording.history_url,
     "field_words": wording.field_words,
     "terms_in": glossary.terms_in,
     "reading_note": wording.reading_note,
+    "number": lambda value, lang: i18n.format_number(value, lang),
+    "record": lambda value, lang: escape(value) if lang == "en" else Markup('<span lang="en">%s</span>') % value,
 }
 
 
@@ -93,11 +87,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@lru_cache(maxsize=1)
-def make_environment() -> Environment:
-    """The Environment over the shipped templates (made once, then shared: nothing changes it after this, and it
-    keeps the compiled templates, so a digest run does not compile them again for every e-mail); HTML and XML
-    (Atom) templates autoescape; nothing printed keeps a control character (`printable_output`)."""
+@lru_cache(maxsize=len(i18n.LANGUAGES))
+def make_environment(lang: str = i18n.DEFAULT_LANGUAGE) -> Environment:
+    """The Environment over the shipped templates for one language (made once per language by this one factory,
+    then shared: nothing changes it after this, and it keeps the compiled templates, so a digest run does not compile
+    them again for every e-mail); HTML and XML (Atom) templates autoescape; nothing printed keeps a control character
+    (`printable_output`). Jinja2's i18n extension gives the templates `_()`/`ngettext()` (new style: autoescaped,
+    `%(name)s` filled from keyword arguments) over `lang`'s catalog; the language filters speak `lang` too."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
@@ -108,8 +104,15 @@ def make_environment() -> Environment:
         finalize=printable_output,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]  # `_()` until translations come
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(FILTERS)
-    env.globals.update(glossary_terms=glossary.terms(), glossary_by_code=glossary.by_code)
-    env.globals["CONTENT_SECURITY_POLICY"] = CONTENT_SECURITY_POLICY
+    env.filters.update({name: partial(_in_language, function, lang) for name, function in LANGUAGE_FILTERS.items()})
+    env.globals.update(glossary_terms=glossary.terms(lang), glossary_by_code=partial(glossary.by_code, lang=lang))
+    # record text (ClinicalTrials.gov's, in English) is marked lang="en" on the pages of other languages
+    record_lang = Markup("") if lang == "en" else Markup(' lang="en"')
+    env.globals.update(lang=lang, record_lang=record_lang, CONTENT_SECURITY_POLICY=CONTENT_SECURITY_POLICY)
     return env
+
+
+def _in_language(function: Any, lang: str, value: Any, *args: Any) -> Any:
+    return function(value, *args, lang=lang)

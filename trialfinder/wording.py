@@ -8,6 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from trialfinder.field_paths import field_identity, humanize, split_field_path
+from trialfinder.i18n import DEFAULT_LANGUAGE as EN
+from trialfinder.i18n import N_, NP_, ntr, tr
+
 # Control characters that text from a record may carry (NUL, backspace, ESC and terminal escape sequences, DEL, the
 # C1 controls): removed from everything shown or written (pages, feeds, digests, e-mails, CSV/JSON, the terminal),
 # never from the stored raw JSON. Tab and newline are kept; a CR goes too (a CRLF becomes LF).
@@ -24,31 +28,31 @@ CTGOV_HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
 CTGOV_RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
 
 STATUS_WORDS = {
-    "RECRUITING": "Recruiting",
-    "NOT_YET_RECRUITING": "Not yet recruiting",
-    "ENROLLING_BY_INVITATION": "Enrolling by invitation only",
-    "ACTIVE_NOT_RECRUITING": "Running, not recruiting",
-    "SUSPENDED": "Suspended (paused)",
-    "TERMINATED": "Stopped early",
-    "WITHDRAWN": "Withdrawn before it started",
-    "COMPLETED": "Completed",
-    "AVAILABLE": "Available (expanded access)",
-    "NO_LONGER_AVAILABLE": "No longer available",
-    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
-    "APPROVED_FOR_MARKETING": "Approved for marketing",
-    "WITHHELD": "Withheld",
-    "UNKNOWN": "Status not verified recently",
+    "RECRUITING": N_("Recruiting"),
+    "NOT_YET_RECRUITING": N_("Not yet recruiting"),
+    "ENROLLING_BY_INVITATION": N_("Enrolling by invitation only"),
+    "ACTIVE_NOT_RECRUITING": N_("Running, not recruiting"),
+    "SUSPENDED": N_("Suspended (paused)"),
+    "TERMINATED": N_("Stopped early"),
+    "WITHDRAWN": N_("Withdrawn before it started"),
+    "COMPLETED": N_("Completed"),
+    "AVAILABLE": N_("Available (expanded access)"),
+    "NO_LONGER_AVAILABLE": N_("No longer available"),
+    "TEMPORARILY_NOT_AVAILABLE": N_("Temporarily not available"),
+    "APPROVED_FOR_MARKETING": N_("Approved for marketing"),
+    "WITHHELD": N_("Withheld"),
+    "UNKNOWN": N_("Status not verified recently"),
 }
 
 # The recruitment groups patients filter by, in the order shown.
 RECRUITMENT_GROUPS = (
-    "Recruiting now",
-    "Starting soon",
-    "By invitation only",
-    "Running, not recruiting",
-    "Finished",
-    "Stopped early / withdrawn",
-    "Status not known",
+    N_("Recruiting now"),
+    N_("Starting soon"),
+    N_("By invitation only"),
+    N_("Running, not recruiting"),
+    N_("Finished"),
+    N_("Stopped early / withdrawn"),
+    N_("Status not known"),
 )
 _GROUP_OF_STATUS = {
     "RECRUITING": "Recruiting now",
@@ -67,31 +71,37 @@ _GROUP_OF_STATUS = {
 }
 
 PHASE_WORDS = {
-    "EARLY_PHASE1": "Early phase 1",
-    "PHASE1": "Phase 1",
-    "PHASE2": "Phase 2",
-    "PHASE3": "Phase 3",
-    "PHASE4": "Phase 4",
-    "NA": "Not applicable",
+    "EARLY_PHASE1": N_("Early phase 1"),
+    "PHASE1": N_("Phase 1"),
+    "PHASE2": N_("Phase 2"),
+    "PHASE3": N_("Phase 3"),
+    "PHASE4": N_("Phase 4"),
+    "NA": N_("Not applicable"),
 }
 
 STUDY_TYPE_WORDS = {
-    "INTERVENTIONAL": "Tests a treatment",
-    "OBSERVATIONAL": "Observes patients (no study treatment)",
-    "EXPANDED_ACCESS": "Expanded access (treatment outside a trial)",
+    "INTERVENTIONAL": N_("Tests a treatment"),
+    "OBSERVATIONAL": N_("Observes patients (no study treatment)"),
+    "EXPANDED_ACCESS": N_("Expanded access (treatment outside a trial)"),
 }
 
-SEX_WORDS = {"ALL": "All sexes", "FEMALE": "Female only", "MALE": "Male only"}
+SEX_WORDS = {"ALL": N_("All sexes"), "FEMALE": N_("Female only"), "MALE": N_("Male only")}
 
 AGE_GROUPS = ("child", "adult", "older adult")
 _AGE_GROUP_OF_STD = {"CHILD": "child", "ADULT": "adult", "OLDER_ADULT": "older adult"}
 CHILD_UNDER_YEARS, OLDER_ADULT_FROM_YEARS = 18.0, 65.0
 
 
-def _fallback(code: str | None) -> str:
+def _fallback(code: str | None, lang: str = EN) -> str:
     if not code:
-        return "Not given"
+        return tr(lang, "Not given")
     return code.replace("_", " ").capitalize()
+
+
+def _word(table: dict[str, str], code: str | None, lang: str) -> str:
+    """A code's words from one of the tables above, in `lang`; an unknown code as itself."""
+    known = table.get(code or "")
+    return tr(lang, known) if known is not None else _fallback(code, lang)
 
 
 def display_title(brief_title: str | None, nct_id: str) -> str:
@@ -99,44 +109,50 @@ def display_title(brief_title: str | None, nct_id: str) -> str:
     return " ".join((brief_title or "").split()) or nct_id
 
 
-def listing_status(code: str | None, removed: bool) -> str:
+def listing_status(code: str | None, removed: bool, lang: str = EN) -> str:
     """The status a study is shown with: "No longer listed" once removed, else its status in words."""
-    return "No longer listed" if removed else status_words(code)
+    return tr(lang, "No longer listed") if removed else status_words(code, lang)
 
 
-def status_words(code: str | None) -> str:
+def status_words(code: str | None, lang: str = EN) -> str:
     """'ACTIVE_NOT_RECRUITING' -> 'Running, not recruiting'."""
-    return STATUS_WORDS.get(code or "", _fallback(code))
+    return _word(STATUS_WORDS, code, lang)
 
 
-def filter_words(statuses: Iterable[str], countries: Iterable[str]) -> list[str]:
+def filter_words(statuses: Iterable[str], countries: Iterable[str], lang: str = EN) -> list[str]:
     """A digest's status and country filters in plain words: ['status now Recruiting', 'a site in France']."""
     statuses, countries = list(statuses), list(countries)
-    words = [f"status now {', '.join(status_words(c) for c in statuses)}"] if statuses else []
-    return words + ([f"a site in {', '.join(countries)}"] if countries else [])
+    words = ([tr(lang, "status now %(statuses)s", statuses=", ".join(status_words(c, lang) for c in statuses))]
+             if statuses else [])  # fmt: skip
+    return words + ([tr(lang, "a site in %(countries)s", countries=", ".join(countries))] if countries else [])
 
 
 def recruitment_group(code: str | None) -> str:
-    """The patient-facing recruitment group of an overall status."""
+    """The patient-facing recruitment group of an overall status (the English key: `group_words` says it)."""
     return _GROUP_OF_STATUS.get(code or "", "Status not known")
 
 
-def phase_words(codes: Iterable[str] | str | None) -> str:
+def group_words(group: str, lang: str = EN) -> str:
+    """A recruitment group (RECRUITMENT_GROUPS) or event group (EVENT_GROUPS) title in `lang`."""
+    return tr(lang, group)
+
+
+def phase_words(codes: Iterable[str] | str | None, lang: str = EN) -> str:
     """['PHASE1', 'PHASE2'] -> 'Phase 1 / Phase 2'; nothing -> 'Not given'."""
     if isinstance(codes, str):
         codes = [codes]
-    words = [PHASE_WORDS.get(code, _fallback(code)) for code in codes or []]
-    return " / ".join(words) if words else "Not given"
+    words = [_word(PHASE_WORDS, code, lang) for code in codes or []]
+    return " / ".join(words) if words else tr(lang, "Not given")
 
 
-def study_type_words(code: str | None) -> str:
+def study_type_words(code: str | None, lang: str = EN) -> str:
     """'INTERVENTIONAL' -> 'Tests a treatment'."""
-    return STUDY_TYPE_WORDS.get(code or "", _fallback(code))
+    return _word(STUDY_TYPE_WORDS, code, lang)
 
 
-def sex_words(code: str | None) -> str:
+def sex_words(code: str | None, lang: str = EN) -> str:
     """'ALL' -> 'All sexes'."""
-    return SEX_WORDS.get(code or "", _fallback(code))
+    return _word(SEX_WORDS, code, lang)
 
 
 def age_groups(std_ages: Iterable[str] | None, min_years: float | None, max_years: float | None) -> list[str]:
@@ -151,16 +167,31 @@ def age_groups(std_ages: Iterable[str] | None, min_years: float | None, max_year
     return [g for g in AGE_GROUPS if low < spans[g][1] and high >= spans[g][0]]
 
 
-def ages_words(min_age: str | None, max_age: str | None) -> str:
+_AGE_UNITS = {"year": NP_("%(num)s year", "%(num)s years"), "month": NP_("%(num)s month", "%(num)s months"),
+              "week": NP_("%(num)s week", "%(num)s weeks"), "day": NP_("%(num)s day", "%(num)s days"),
+              "hour": NP_("%(num)s hour", "%(num)s hours"), "minute": NP_("%(num)s minute", "%(num)s minutes")}
+_AGE = re.compile(r"(\d+)\s+(year|month|week|day|hour|minute)s?", re.I)
+
+
+def age_words(age: str, lang: str = EN) -> str:
+    """A record's age limit ('18 Years') in `lang` ('18 ans'); English (and anything else) lower-cased as given."""
+    match = _AGE.fullmatch(age.strip())
+    if lang == EN or match is None:
+        return age.lower()
+    one, many = _AGE_UNITS[match.group(2).lower()]
+    return ntr(lang, one, many, int(match.group(1)))
+
+
+def ages_words(min_age: str | None, max_age: str | None, lang: str = EN) -> str:
     """'18 Years', None -> '18 years and older'."""
     low, high = (min_age or "").lower(), (max_age or "").lower()
     if low in ("", "n/a") and high in ("", "n/a"):
-        return "Any age"
+        return tr(lang, "Any age")
     if high in ("", "n/a"):
-        return f"{low} and older"
+        return tr(lang, "%(low)s and older", low=age_words(low, lang))
     if low in ("", "n/a"):
-        return f"Up to {high}"
-    return f"{low} to {high}"
+        return tr(lang, "Up to %(high)s", high=age_words(high, lang))
+    return tr(lang, "%(low)s to %(high)s", low=age_words(low, lang), high=age_words(high, lang))
 
 
 def study_url(nct_id: str) -> str:
@@ -193,165 +224,149 @@ def history_url(nct_id: str) -> str:
 #   eligibility_changed  old/new = display text (ages, "All sexes", "Yes"/"No", the criteria text)
 #   other_changed        new = the changed field paths, one a line
 EVENT_GROUPS = (
-    ("New studies and recruitment", ("new_study", "status_changed", "results_posted", "reappeared", "removed")),
-    ("Sites", ("site_added", "site_removed", "site_status_changed", "contact_changed")),
-    ("Dates and other details", ("dates_changed", "enrollment_changed", "phase_changed", "eligibility_changed",
+    (N_("New studies and recruitment"), ("new_study", "status_changed", "results_posted", "reappeared", "removed")),
+    (N_("Sites"), ("site_added", "site_removed", "site_status_changed", "contact_changed")),
+    (N_("Dates and other details"), ("dates_changed", "enrollment_changed", "phase_changed", "eligibility_changed",
                                  "title_changed", "other_changed")),
 )  # fmt: skip
 EVENT_KINDS = tuple(kind for _, kinds in EVENT_GROUPS for kind in kinds)
 _GROUP_OF_KIND = {kind: title for title, kinds in EVENT_GROUPS for kind in kinds}
 
 _STATUS_NEWS = {
-    "RECRUITING": "Now recruiting",
-    "ACTIVE_NOT_RECRUITING": "Recruitment closed",
-    "ENROLLING_BY_INVITATION": "Now enrolling by invitation only",
-    "NOT_YET_RECRUITING": "Not yet recruiting",
-    "WITHDRAWN": "Withdrawn (stopped before enrolling anyone)",
-    "TERMINATED": "Terminated (stopped early)",
-    "COMPLETED": "Completed",
-    "SUSPENDED": "Suspended (paused)",
+    "RECRUITING": N_("Now recruiting"),
+    "ACTIVE_NOT_RECRUITING": N_("Recruitment closed"),
+    "ENROLLING_BY_INVITATION": N_("Now enrolling by invitation only"),
+    "NOT_YET_RECRUITING": N_("Not yet recruiting"),
+    "WITHDRAWN": N_("Withdrawn (stopped before enrolling anyone)"),
+    "TERMINATED": N_("Terminated (stopped early)"),
+    "COMPLETED": N_("Completed"),
+    "SUSPENDED": N_("Suspended (paused)"),
 }
 
 _FIELD_WORDS = {
-    "startDateStruct": "Start date",
-    "primaryCompletionDateStruct": "Primary completion date",
-    "completionDateStruct": "Completion date",
-    "minimumAge": "Minimum age",
-    "maximumAge": "Maximum age",
-    "sex": "Sex",
-    "stdAges": "Age groups",
-    "eligibilityCriteria": "Eligibility criteria",
-    "healthyVolunteers": "Healthy volunteers",
-    "briefTitle": "Title",
-    "officialTitle": "Official title",
-    "centralContacts": "Contacts",
-    "overallOfficials": "Responsible investigators",
-    "contacts": "Site contacts",
-    "whyStopped": "Reason stopped",
-    "briefSummary": "Summary",
-    "lastUpdatePostDateStruct": "Last update posted",
-    "lastUpdateSubmitDate": "Last update submitted",
-    "statusVerifiedDate": "Status verified date",
-    "resultsSection": "Results",
-    "derivedSection": "Index terms",
+    "startDateStruct": N_("Start date"),
+    "primaryCompletionDateStruct": N_("Primary completion date"),
+    "completionDateStruct": N_("Completion date"),
+    "minimumAge": N_("Minimum age"),
+    "maximumAge": N_("Maximum age"),
+    "sex": N_("Sex"),
+    "stdAges": N_("Age groups"),
+    "eligibilityCriteria": N_("Eligibility criteria"),
+    "healthyVolunteers": N_("Healthy volunteers"),
+    "briefTitle": N_("Title"),
+    "officialTitle": N_("Official title"),
+    "centralContacts": N_("Contacts"),
+    "overallOfficials": N_("Responsible investigators"),
+    "contacts": N_("Site contacts"),
+    "whyStopped": N_("Reason stopped"),
+    "briefSummary": N_("Summary"),
+    "lastUpdatePostDateStruct": N_("Last update posted"),
+    "lastUpdateSubmitDate": N_("Last update submitted"),
+    "statusVerifiedDate": N_("Status verified date"),
+    "resultsSection": N_("Results"),
+    "derivedSection": N_("Index terms"),
 }
-_STD_AGE_WORDS = {"CHILD": "Child", "ADULT": "Adult", "OLDER_ADULT": "Older adult"}
+_STD_AGE_WORDS = {"CHILD": N_("Child"), "ADULT": N_("Adult"), "OLDER_ADULT": N_("Older adult")}
 
 
-def event_group(kind: str) -> str:
+def event_group(kind: str) -> str:  # the English title: `group_words` says it in a language
     """The digest group (EVENT_GROUPS title) of an event kind; unknown kinds go with the other details."""
     return _GROUP_OF_KIND.get(kind, EVENT_GROUPS[-1][0])
 
 
-def std_ages_words(codes: Iterable[str] | None) -> str:
+def std_ages_words(codes: Iterable[str] | None, lang: str = EN) -> str:
     """['CHILD', 'ADULT'] -> 'Child, Adult'."""
-    return ", ".join(_STD_AGE_WORDS.get(code, _fallback(code)) for code in codes or []) or "Not given"
+    return ", ".join(_word(_STD_AGE_WORDS, code, lang) for code in codes or []) or tr(lang, "Not given")
 
 
-def split_field_path(field_path: str) -> list[str]:
-    """'a.b[x.y].c' -> ['a', 'b[x.y]', 'c']: dots inside a bracketed identity do not split."""
-    parts: list[str] = []
-    current, depth = "", 0
-    for char in field_path:
-        if char == "." and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += (char == "[") - (char == "]" and depth > 0)
-        current += char
-    parts.append(current)
-    return parts
-
-
-def _humanize(name: str) -> str:
-    """'detailedDescription' -> 'Detailed description'; 'outcomeMeasuresModule' -> 'Outcome measures'."""
-    name = re.sub(r"(Module|Struct)$", "", name)
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").strip()
-    return words[:1].upper() + words[1:].lower() if words else "Details"
-
-
-def field_words(field_path: str | None) -> str:
+def field_words(field_path: str | None, lang: str = EN) -> str:
     """'protocolSection.statusModule.startDateStruct' -> 'Start date'; an element identity is kept in brackets:
     '...interventions[DRUG: Plerixafor].description' -> 'Description (DRUG: Plerixafor)'."""
     if not field_path:
-        return "Details"
+        return tr(lang, "Details")
     parts = split_field_path(field_path)
     names = [part.split("[", 1)[0] for part in parts]
     labels = [part.split("[", 1)[1][:-1] for part in parts if "[" in part and part.endswith("]")]
     if names[-1] in _FIELD_WORDS:
-        word = _FIELD_WORDS[names[-1]]
+        word = tr(lang, _FIELD_WORDS[names[-1]])
     elif names[0] in _FIELD_WORDS and len(names) > 1:  # a results or index-terms module
-        word = f"{_FIELD_WORDS[names[0]]} ({_humanize(names[-1]).lower()})"
+        word = f"{tr(lang, _FIELD_WORDS[names[0]])} ({humanize(names[-1]).lower()})"
     else:
-        word = _humanize(names[-1])
+        word = humanize(names[-1])
     return f"{word} ({labels[-1]})" if labels else word
 
 
-def field_identity(field_path: str | None) -> str | None:
-    """The bracketed identity of the last list element in a field path (e.g. a site's label), or None."""
-    if not field_path:
-        return None
-    for part in reversed(split_field_path(field_path)):
-        if "[" in part and part.endswith("]"):
-            return part.split("[", 1)[1][:-1]
-    return None
-
-
-def baseline_words(count: int) -> str:
+def baseline_words(count: int, lang: str = EN) -> str:
     """The one line a first import gets instead of one "New study listed" per study."""
-    studies = f"{count} stud{'y' if count == 1 else 'ies'}"
-    return f"First import: {studies} already listed on ClinicalTrials.gov when we started following these searches"
+    return ntr(lang, "First import: %(num)s study already listed on ClinicalTrials.gov when we started "
+                    "following these searches", "First import: %(num)s studies already listed on ClinicalTrials.gov "
+                    "when we started following these searches", count)  # fmt: skip
 
 
-def baseline_study_words(status: str | None) -> str:
+def baseline_study_words(status: str | None, lang: str = EN) -> str:
     """A study page's line for a study that came with a first import (not a new study)."""
-    now = f" ({status_words(status).lower()})" if status else ""
-    return f"In our first import: already listed when we started following it{now}"
+    if status:
+        return tr(lang, "In our first import: already listed when we started following it (%(status)s)",
+                       status=status_words(status, lang).lower())
+    return tr(lang, "In our first import: already listed when we started following it")
 
 
-def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None) -> str:
-    """One plain-language sentence for a change event (see the encoding above); never raises."""
+def describe_event(kind: str, field_path: str | None, old: str | None, new: str | None, lang: str = EN) -> str:
+    """One plain-language sentence for a change event (see the encoding above), in `lang`; never raises."""
+    def _(message: str, **values: str) -> str:
+        return tr(lang, message, **values)
+
+    def status(code: str | None) -> str:
+        return status_words(code, lang).lower()
+
+    given = _("not given")
     if kind == "new_study":
-        return f"New study listed ({status_words(new).lower()})" if new else "New study listed"
+        return _("New study listed (%(status)s)", status=status(new)) if new else _("New study listed")
     if kind == "removed":
-        return f"No longer listed ({new})" if new else "No longer listed"
+        return _("No longer listed (%(reason)s)", reason=new) if new else _("No longer listed")
     if kind == "reappeared":
-        return "Listed again"
+        return _("Listed again")
     if kind == "status_changed":
         news = _STATUS_NEWS.get(new or "")
-        return f"{news} (was: {status_words(old).lower()})" if news else (
-            f"Status: {status_words(old).lower()} → {status_words(new).lower()}")
+        if news:
+            return _("%(news)s (was: %(old)s)", news=_(news), old=status(old))
+        return _("Status: %(old)s → %(new)s", old=status(old), new=status(new))
     if kind == "results_posted":
-        return f"Results posted ({new})" if new else "Results posted"
+        return _("Results posted (%(date)s)", date=new) if new else _("Results posted")
     if kind == "site_added":
-        return f"New site: {new}"
+        return _("New site: %(site)s", site=new or "")
     if kind == "site_removed":
-        return f"Site removed: {old}"
+        return _("Site removed: %(site)s", site=old or "")
     if kind == "site_status_changed":
-        site, _, status = (new or "").rpartition(": ")
-        before = status_words((old or "").rpartition(": ")[2] or None).lower()
-        return f"Site {site or field_identity(field_path) or ''}: {before} → {status_words(status or None).lower()}"
+        site, _sep, after = (new or "").rpartition(": ")
+        before = status((old or "").rpartition(": ")[2] or None)
+        return _("Site %(site)s: %(old)s → %(new)s", site=site or field_identity(field_path) or "", old=before,
+                 new=status(after or None))  # fmt: skip
     if kind == "enrollment_changed":
-        return f"Number of participants: {old or 'not given'} → {new or 'not given'}"
+        return _("Number of participants: %(old)s → %(new)s", old=old or given, new=new or given)
     if kind == "phase_changed":
-        return f"Phase: {old or 'not given'} → {new or 'not given'}"
+        return _("Phase: %(old)s → %(new)s", old=old or given, new=new or given)
     if kind == "dates_changed":
-        return f"{field_words(field_path)}: {old or 'not given'} → {new or 'not given'}"
+        return f"{field_words(field_path, lang)}: {old or given} → {new or given}"
     if kind == "eligibility_changed":
         if field_path and field_path.endswith("eligibilityCriteria"):
-            return "Eligibility criteria text changed"
-        return f"Who can join ({field_words(field_path).lower()}): {old or 'not given'} → {new or 'not given'}"
+            return _("Eligibility criteria text changed")
+        return _("Who can join (%(field)s): %(old)s → %(new)s", field=field_words(field_path, lang).lower(),
+                 old=old or given, new=new or given)  # fmt: skip
     if kind == "title_changed":
-        return f"{field_words(field_path)} changed to: {new or 'none'}"
+        return _("%(field)s changed to: %(title)s", field=field_words(field_path, lang), title=new or _("none"))
     if kind == "contact_changed":
         where = field_identity(field_path)
         if where:
-            return f"Contact details changed at {where}"
-        return f"{field_words(field_path)} changed" if field_path else "Contact details changed"
+            return _("Contact details changed at %(site)s", site=where)
+        if field_path:
+            return _("%(field)s changed", field=field_words(field_path, lang))
+        return _("Contact details changed")
     if kind == "other_changed":
-        fields = list(dict.fromkeys(field_words(path) for path in (new or "").splitlines() if path))
-        return f"Other details changed: {', '.join(fields)}" if fields else "Other details changed"
-    return f"{_humanize(kind)}: {old or ''} → {new or ''}".strip()
+        fields = list(dict.fromkeys(field_words(path, lang) for path in (new or "").splitlines() if path))
+        return _("Other details changed: %(fields)s", fields=", ".join(fields)) if fields else (
+            _("Other details changed"))
+    return f"{humanize(kind)}: {old or ''} → {new or ''}".strip()
 
 SHORT_TITLE_CHARS = 90  # digest and feed titles are cut near here
 
@@ -369,10 +384,11 @@ READING_WPM = 200  # a plain reading speed; record text is slower going, so the 
 LONG_TEXT_WORDS = 120
 
 
-def reading_note(text: str | None) -> str:
+def reading_note(text: str | None, lang: str = EN) -> str:
     """'' for short text; else 'technical text, about 3 minutes to read' (from its word count)."""
     words = len((text or "").split())
     if words < LONG_TEXT_WORDS:
         return ""
     minutes = max(1, round(words / READING_WPM))
-    return f"technical text, about {minutes} minute{'s' if minutes != 1 else ''} to read"
+    return ntr(lang, "technical text, about %(num)s minute to read",
+                    "technical text, about %(num)s minutes to read", minutes)

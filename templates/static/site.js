@@ -5,6 +5,18 @@
    (an offline gazetteer, loaded only when the box is used). Neither is sent anywhere or put in the URL. */
 (function () {
   "use strict";
+  // The language switcher keeps the filters: each link to this page in another language is a plain link (it works
+  // without JavaScript) that gets this page's query string, the filters, whenever it is about to be followed.
+  Array.prototype.forEach.call(document.querySelectorAll("a.lang-link"), function (link) {
+    var base = link.getAttribute("href");
+    function carry() { link.setAttribute("href", base + location.search); }
+    ["click", "focus", "mouseenter", "touchstart", "contextmenu"].forEach(function (kind) {
+      link.addEventListener(kind, carry);
+    });
+  });
+})();
+(function () {
+  "use strict";
   var form = document.getElementById("filters");
   var list = document.getElementById("studies");
   if (!form || !list || !window.URLSearchParams) { return; }
@@ -23,6 +35,15 @@
   var asking = false;
   var placeBox = document.getElementById("f-place");
   var firstNote = geoNote.textContent;
+  // The page's language: its words for what this script says (templates/_js_words.html; none on English pages).
+  var LANG = document.documentElement.lang || "en";
+  var wordsEl = document.getElementById("js-words"), WORDS = {};
+  try { WORDS = wordsEl ? JSON.parse(wordsEl.dataset.words) : {}; } catch (e) { WORDS = {}; }
+  function t(text, values) {  // t("Show {n} more", {n: 5}): the page's words for an English sentence, filled in
+    var out = WORDS[text] || text;
+    Object.keys(values || {}).forEach(function (key) { out = out.split("{" + key + "}").join(values[key]); });
+    return out;
+  }
   var lastOrder = "";
 
   function fold(text) {
@@ -91,9 +112,9 @@
   // Results first (issue 13): the active filters as chips in the sticky bar, each a button that removes its filter,
   // and for an empty result the nearest wider searches, each dropping one choice, counted here in the page.
   var CHIPS = ["q", "status", "age", "country", "topic", "phase", "sex", "type", "aged", "scope", "within"];
-  var WIDER = { q: "without the search words", status: "of any recruitment status", age: "for any age group",
-    country: "in any country", topic: "in all topics", phase: "in any phase", sex: "open to anyone",
-    type: "of any study type", aged: "for any age", within: "at any distance" };
+  var WIDER = { q: t("without the search words"), status: t("of any recruitment status"),
+    age: t("for any age group"), country: t("in any country"), topic: t("in all topics"), phase: t("in any phase"),
+    sex: t("open to anyone"), type: t("of any study type"), aged: t("for any age"), within: t("at any distance") };
   var chipsEl = document.getElementById("chips");
   var widerEl = document.getElementById("wider");
   var widerIntro = document.getElementById("wider-intro");
@@ -107,7 +128,8 @@
     var field = form.elements[name], value = field.value.trim();
     if (name === "q") { return "“" + value + "”"; }
     if (name === "aged") {
-      return "Age " + value + (form.elements.aged_unit.value === "m" ? " months" : value === "1" ? " year" : " years");
+      return t(form.elements.aged_unit.value === "m" ? "Age {n} months" : value === "1" ? "Age {n} year" :
+        "Age {n} years", { n: value });
     }
     return field.options[field.selectedIndex].text;
   }
@@ -129,13 +151,13 @@
       cross.textContent = "×";
       cross.setAttribute("aria-hidden", "true");
       chip.appendChild(cross);
-      chip.setAttribute("aria-label", "Remove the filter " + chipText(name));
+      chip.setAttribute("aria-label", t("Remove the filter {name}", { name: chipText(name) }));
       chipsEl.appendChild(chip);
     });
     if (!names.length) {  // the bar keeps its height: nothing under the finger moves when the first chip comes
       var none = document.createElement("span");
       none.className = "none-chosen";
-      none.textContent = "No filter chosen: every study.";
+      none.textContent = t("No filter chosen: every study.");
       chipsEl.appendChild(none);
     }
     chipsEl.hidden = false;
@@ -156,7 +178,7 @@
     for (var i = 0; i < items.length; i++) { if (matches(s, items[i])) { n++; } }
     return n;
   }
-  function studies(n) { return n + (n === 1 ? " study " : " studies "); }
+
   function offerWider() {
     var offers = [];
     active().forEach(function (name) {
@@ -165,13 +187,15 @@
       s[name] = "";
       if (name === "aged") { s.aged_unit = ""; }
       var n = countWith(s);
-      if (n) { offers.push({ n: n, text: studies(n) + WIDER[name], drop: name }); }
+      if (n) { offers.push({ n: n, text: t(n === 1 ? "{n} study {wider}" : "{n} studies {wider}",
+        { n: n, wider: WIDER[name] }), drop: name }); }
     });
     if (otherEl && form.elements.scope.value !== "all") {
       var all = choices();
       all.scope = "all";
       var n = countWith(all);
-      if (n) { offers.push({ n: n, text: studies(n) + "including " + otherEl.dataset.label, scope: true }); }
+      if (n) { offers.push({ n: n, text: t(n === 1 ? "{n} study including {label}" : "{n} studies including {label}",
+        { n: n, label: otherEl.dataset.label }), scope: true }); }
     }
     offers.sort(function (a, b) { return b.n - a.n; });
     widerEl.textContent = "";
@@ -187,8 +211,8 @@
       li.appendChild(button);
       widerEl.appendChild(li);
     });
-    widerIntro.textContent = offers.length ? "The nearest wider searches:" :
-      "Removing one filter is not enough: remove a few, or press “Clear all” under “More filters”.";
+    widerIntro.textContent = offers.length ? t("The nearest wider searches:") :
+      t("Removing one filter is not enough: remove a few, or press “Clear all” under “More filters”.");
   }
   function clearBar() {  // a jump to the list (or focus moving down it) is not hidden under the sticky bar
     document.documentElement.style.scrollPaddingTop = (bar.offsetHeight + 8) + "px";
@@ -207,9 +231,10 @@
         var km = distanceKm([here.lat, here.lon], p);
         if (it.km === null || km < it.km) { it.km = km; it.approx = p[2]; }
       });
-      it.dist.textContent = it.km === null ? " · no site location given" : " · nearest site about " +
-        (it.km < 10 ? it.km.toFixed(1) : Math.round(it.km).toLocaleString("en")) + " km from " + here.label +
-        (it.approx ? " (measured to its city's centre)" : "");
+      it.dist.textContent = it.km === null ? t(" · no site location given") : t(" · nearest site about {km} km from " +
+        "{place}", { km: it.km < 10 ? it.km.toLocaleString(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) :
+        Math.round(it.km).toLocaleString(LANG),
+        place: here.label }) + (it.approx ? t(" (measured to its city's centre)") : "");
     });
   }
   function reorder(sort) {
@@ -251,7 +276,8 @@
     if (s.sort === "near" && !here) {  // nothing to measure from yet: say so, and show the order really used
       form.elements.sort.value = s.sort = "updated";
       if (!asking) {
-        say("Nearest first needs a place: type one above or press “Use my location”. Sorted by relevance, then update.");
+        say(t("Nearest first needs a place: type one above or press “Use my location”. Sorted by relevance, then " +
+          "update."));
       }
     }
     prepare(s);
@@ -269,13 +295,14 @@
       if (ok !== it.shown) { it.shown = ok; changed.push(it); }
     }
     for (i = 0; i < changed.length; i++) { changed[i].row.hidden = !changed[i].shown; }
-    countEl.textContent = found + " of " + items.length + (items.length === 1 ? " study" : " studies");
+    countEl.textContent = t(items.length === 1 ? "{found} of {total} study" : "{found} of {total} studies",
+      { found: found, total: items.length });
     noneEl.hidden = found > 0;
     moreRows.hidden = found <= limit;
     if (found > limit) {
       var next = Math.min(PAGE, found - limit);
-      moreNote.textContent = "Showing the first " + limit + " of " + found + ".";
-      moreButton.textContent = "Show " + next + " more";
+      moreNote.textContent = t("Showing the first {limit} of {found}.", { limit: limit, found: found });
+      moreButton.textContent = t("Show {n} more", { n: next });
     }
     if (otherEl) { otherEl.hidden = s.scope === "all"; }
     showChips();
@@ -293,22 +320,23 @@
   }
   function locate() {
     if (!navigator.geolocation) {
-      say("This browser cannot share a location, so the list is sorted by relevance, then update. Type a place instead.");
+      say(t("This browser cannot share a location, so the list is sorted by relevance, then update. Type a place " +
+        "instead."));
       apply();
       return;
     }
     asking = true;
-    say("Asking this browser for your location… Sorted by relevance, then update until it answers.");
+    say(t("Asking this browser for your location… Sorted by relevance, then update until it answers."));
     navigator.geolocation.getCurrentPosition(function (position) {
       asking = false;
-      measureFrom({ lat: position.coords.latitude, lon: position.coords.longitude, label: "you" },
-        "Sorted by the nearest site to you. Your location stays in this browser.");
+      measureFrom({ lat: position.coords.latitude, lon: position.coords.longitude, label: t("you") },
+        t("Sorted by the nearest site to you. Your location stays in this browser."));
     }, function () {
       asking = false;
       here = null;
       if (form.elements.sort.value === "near") { form.elements.sort.value = "updated"; }
-      say("Your location is not available (refused or unknown), so the list is sorted by relevance, then update. " +
-        "Type a place instead.");
+      say(t("Your location is not available (refused or unknown), so the list is sorted by relevance, then update. " +
+        "Type a place instead."));
       apply();
     }, { maximumAge: 600000, timeout: 20000 });
   }
@@ -317,13 +345,13 @@
     var script = document.createElement("script");  // a script, not a request for JSON: works from file:// too
     script.src = "static/places.js";
     script.onload = function () { done(window.trialfinderPlaces); };
-    script.onerror = function () { say("The list of places could not be loaded."); };
+    script.onerror = function () { say(t("The list of places could not be loaded.")); };
     document.head.appendChild(script);
   }
   function findPlace() {
     var typed = placeBox.value.trim();
-    if (!typed) { say("Type a city or a country first."); placeBox.focus(); return; }
-    say("Looking up “" + typed + "”…");
+    if (!typed) { say(t("Type a city or a country first.")); placeBox.focus(); return; }
+    say(t("Looking up “{place}”…", { place: typed }));
     withPlaces(function (places) {
       var parts = typed.split(","), city = fold(parts[0]).trim(), wanted = null, code, i, line;
       var codes = {};
@@ -335,8 +363,8 @@
         if (fold(line[0]) === city && (!wanted || line[1] === wanted)) {
           measureFrom({ lat: parseFloat(line[2]), lon: parseFloat(line[3]),
             label: line[0] + ", " + places.countries[line[1]] },
-          "Sorted by distance from " + line[0] + ", " + places.countries[line[1]] + " (its centre). " +
-            "The place you typed stays in this browser.");
+          t("Sorted by distance from {place} (its centre). The place you typed stays in this browser.",
+            { place: line[0] + ", " + places.countries[line[1]] }));
           return;
         }
       }
@@ -346,16 +374,17 @@
         for (i = 0; i < select.options.length; i++) {
           if (select.options[i].value && fold(select.options[i].value) === name) {
             select.value = select.options[i].value;
-            say("Showing studies with a site in " + select.value + ". Type a city there to measure distances.");
+            say(t("Showing studies with a site in {country}. Type a city there to measure distances.",
+              { country: select.value }));
             apply();
             return;
           }
         }
-        say("No study here has a site in " + places.countries[code] + ".");
+        say(t("No study here has a site in {country}.", { country: places.countries[code] }));
         return;
       }
-      say("“" + typed + "” is not in this page's list of places (cities of 15,000 people or more). " +
-        "Try the nearest bigger city, or a country. The list keeps its order.");
+      say(t("“{place}” is not in this page's list of places (cities of 15,000 people or more). Try the nearest " +
+        "bigger city, or a country. The list keeps its order.", { place: typed }));
       apply();
     });
   }
@@ -390,7 +419,7 @@
   form.addEventListener("change", function (event) {
     if (event.target === placeBox) { return; }
     if (event.target.name === "within" && event.target.value && !here) {
-      say("A distance limit needs a place: type one above or press “Use my location”.");
+      say(t("A distance limit needs a place: type one above or press “Use my location”."));
     }
     if (event.target.name === "sort" && event.target.value === "near" && !here) {
       if (placeBox.value.trim()) { findPlace(); } else { locate(); }

@@ -276,11 +276,13 @@ def test_subscribers_add_list_remove(mail: Project) -> None:
     mail.cli("sync")
     out = mail.cli("subscribers", "add", "Ada@Example.ORG", "--status", "recruiting,not yet recruiting",
                    "--frequency", "daily").stdout  # fmt: skip
-    assert out == "added Ada@example.org: daily, all searches; status RECRUITING,NOT_YET_RECRUITING\n"
-    out = mail.cli("subscribers", "add", "Ada@example.org", "--search", "whim").stdout
-    assert out == "updated Ada@example.org: weekly, searches whim\n"
+    assert out == "added Ada@example.org: daily, en, all searches; status RECRUITING,NOT_YET_RECRUITING\n"
+    out = mail.cli("subscribers", "add", "Ada@example.org", "--search", "whim", "--language", "FR").stdout
+    assert out == "updated Ada@example.org: weekly, fr, searches whim\n"
     listing = mail.cli("subscribers", "list").stdout
-    assert listing.startswith("Ada@example.org  confirmed  weekly  searches whim  nothing sent yet")
+    assert listing.startswith("Ada@example.org  confirmed  weekly  fr  searches whim  nothing sent yet")
+    assert mail.cli("subscribers", "add", "x@example.org", "--language", "klingon", expect=2).stderr == (
+        "trialfinder: error: unknown language 'klingon'; use one of en, fr, de, es, it\n")
     assert mail.cli("subscribers", "add", "x@example.org", "--search", "nope", expect=2).stderr.startswith(
         "trialfinder: error: unknown search 'nope'; choose from: whim, mavorixafor, cxcr4")
     assert mail.cli("subscribers", "add", "x@example.org", "--frequency", "hourly", expect=2).code == 2

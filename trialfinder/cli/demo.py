@@ -19,6 +19,7 @@ from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from trialfinder.config import Config
 from trialfinder.config_sections import ApiConfig, DatabaseConfig, EmailConfig, SiteConfig
 from trialfinder.db import open_database
+from trialfinder.i18n import LANGUAGES
 
 MARKER = "TRIALFINDER_DEMO"
 DB_NAME = "demo.db"
@@ -33,7 +34,7 @@ def demo_config(folder: Path, base_url: str) -> Config:
     return Config(
         api=ApiConfig(base_url=base_url, min_interval_s=0.0, max_retries=2, backoff_s=0.1, timeout_s=10.0),
         database=DatabaseConfig(url=f"sqlite:///{folder / DB_NAME}"),
-        site=SiteConfig(out_dir=str(folder / "site"), title=DEMO_TITLE),
+        site=SiteConfig(out_dir=str(folder / "site"), title=DEMO_TITLE, languages=LANGUAGES),  # every language
         email=EmailConfig(),
         base_dir=folder,
     )

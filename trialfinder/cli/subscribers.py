@@ -9,6 +9,7 @@ import click
 from trialfinder.addresses import InvalidAddress, validate_email
 from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from trialfinder.history.events import known_countries, match_countries
+from trialfinder.i18n import LANGUAGES, check_language
 from trialfinder.mail import subscribers as subs
 from trialfinder.mail.delivery import send_due_digests
 from trialfinder.mail.mailer import EmailNotConfigured
@@ -30,6 +31,8 @@ def subscribers() -> None:
               help="Only studies with a current site in COUNTRY (repeat for more).")
 @click.option("--frequency", default="weekly", show_default=True, type=click.Choice(sorted(subs.FREQUENCIES)),
               help="How often the digest goes out.")
+@click.option("--language", default="en", show_default=True, metavar="CODE",
+              help=f"The language of the digests: one of {', '.join(LANGUAGES)}.")
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -38,6 +41,7 @@ def add(
     statuses: tuple[str, ...],
     countries: tuple[str, ...],
     frequency: str,
+    language: str,
 ) -> None:
     """Subscribe EMAIL, confirmed at once (the operator vouches for it; no confirmation e-mail).
 
@@ -49,6 +53,7 @@ def add(
     try:
         address = validate_email(email)
         filters = subs.parse_filters(app.config, search_names, statuses, countries)  # bad input: before the database
+        language = check_language(language.strip().lower())
     except (InvalidAddress, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)
     with app.engine.connect() as conn:
@@ -60,11 +65,11 @@ def add(
             click.echo(f"note: no study has a site in {place!r} yet; the filter applies once one does", err=True)
     try:
         with app.engine.begin() as conn:
-            row, outcome = subs.add_subscriber(conn, address, filters, frequency, now=utcnow())
+            row, outcome = subs.add_subscriber(conn, address, filters, frequency, now=utcnow(), language=language)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
     if not ctx.meta.get("quiet"):
-        click.echo(f"{outcome} {row.email}: {row.frequency}, {row.filters.describe()}")
+        click.echo(f"{outcome} {row.email}: {row.frequency}, {row.language}, {row.filters.describe()}")
 
 
 @subscribers.command("list")
@@ -80,7 +85,8 @@ def list_command(ctx: click.Context) -> None:
     for row in rows:
         sent = f"last sent {row.last_sent_at:%Y-%m-%d %H:%M} UTC" if row.last_sent_at else "nothing sent yet"
         error = f"; last attempt failed: {row.last_error}" if row.last_error else ""
-        click.echo(f"{row.email}  {row.status}  {row.frequency}  {row.filters.describe()}  {sent}{error}")
+        click.echo(f"{row.email}  {row.status}  {row.frequency}  {row.language}  {row.filters.describe()}  "
+                   f"{sent}{error}")
 
 
 @subscribers.command("remove")

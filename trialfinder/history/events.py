@@ -117,9 +117,13 @@ class EventRow:
     @property
     def sentence(self) -> str:
         """The plain-language sentence (wording.describe_event); a baseline study says it was already listed."""
+        return self.sentence_in("en")
+
+    def sentence_in(self, lang: str) -> str:
+        """`sentence` in a language of trialfinder.i18n.LANGUAGES."""
         if self.baseline:
-            return wording.baseline_study_words(self.new)
-        return wording.describe_event(self.kind, self.field_path, self.old, self.new)
+            return wording.baseline_study_words(self.new, lang)
+        return wording.describe_event(self.kind, self.field_path, self.old, self.new, lang)
 
     @property
     def group(self) -> str:
@@ -206,7 +210,11 @@ class Baseline:
     @property
     def sentence(self) -> str:
         """'First import: 14 studies (...)'."""
-        return wording.baseline_words(self.count)
+        return self.sentence_in("en")
+
+    def sentence_in(self, lang: str) -> str:
+        """`sentence` in a language of trialfinder.i18n.LANGUAGES."""
+        return wording.baseline_words(self.count, lang)
 
 
 def split_baseline(events: Sequence[EventRow]) -> tuple[list[Baseline], list[EventRow]]:

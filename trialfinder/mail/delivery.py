@@ -154,10 +154,11 @@ def _serve_claimed(
         # the header's window: the period, widened to the oldest event (a sync that began before confirmation)
         start = min([start, *(e.detected_at for e in events)])
         searches = [s for s in config.searches if s.name in subscriber.filters.searches] or list(config.searches)
+        lang = subscriber.language
         context = digest_context(config, conn, events, start=start, end=now, searches=searches,
-                                 filters=subscriber.filters.words())  # fmt: skip
+                                 filters=subscriber.filters.words(lang), lang=lang)  # fmt: skip
     context.update(email=subscriber.email, frequency=subscriber.frequency)
-    subject = digest_subject(config, events, start, now)
+    subject = digest_subject(config, events, start, now, lang)
     # an empty digest (send_empty) covers no event: the date keeps each period's message distinct
     extra = "" if events else f"{now:%Y%m%d}"
     msg_id = message_id(config, subscriber.id, cursor + 1, until_id, extra)

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode
 from trialfinder.addresses import address_of, has_control, smtp_address, validate_email, validate_mailbox
 from trialfinder.config import Config
 from trialfinder.history.events import EventRow
+from trialfinder.i18n import NP_, ntr, short_month, tr
 from trialfinder.templating import make_environment
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,16 @@ PASSWORD_ENV = "TRIALFINDER_SMTP_PASSWORD"  # noqa: S105 - the variable name, no
 EN_DASH = "\u2013"
 MAX_SUBJECT_PARTS = 3
 MAX_HEADER_LINE = 900  # RFC 5322: at most 998 characters a line
-# (label for 1, label for more): the subject's counts, most newsworthy first
+# (count for 1, count for more): the subject's counts, most newsworthy first
 _SUBJECT_KINDS = (
-    ("now_recruiting", "now recruiting", "now recruiting"),
-    ("new_study", "new study", "new studies"),
-    ("results_posted", "with new results", "with new results"),
-    ("status_changed", "status change", "status changes"),
-    ("removed", "no longer listed", "no longer listed"),
-    ("site_added", "new site", "new sites"),
-    ("first_import", "study in a first import", "studies in a first import"),  # baseline: not "new studies"
-    ("other", "other change", "other changes"),
+    ("now_recruiting", *NP_("%(num)s now recruiting", "%(num)s now recruiting")),
+    ("new_study", *NP_("%(num)s new study", "%(num)s new studies")),
+    ("results_posted", *NP_("%(num)s with new results", "%(num)s with new results")),
+    ("status_changed", *NP_("%(num)s status change", "%(num)s status changes")),
+    ("removed", *NP_("%(num)s no longer listed", "%(num)s no longer listed")),
+    ("site_added", *NP_("%(num)s new site", "%(num)s new sites")),
+    ("first_import", *NP_("%(num)s study in a first import", "%(num)s studies in a first import")),  # not "new"
+    ("other", *NP_("%(num)s other change", "%(num)s other changes")),
 )
 
 
@@ -90,16 +91,20 @@ def subject_prefix(config: Config) -> str:
     return _header(config.email.subject_prefix or config.site.title)
 
 
-def date_range(start: dt.datetime, end: dt.datetime) -> str:
-    """'16-23 Nov', '28 Nov - 5 Dec', '28 Dec 2026 - 4 Jan 2027' (with en dashes), or '23 Nov' for one day (UTC)."""
+def date_range(start: dt.datetime, end: dt.datetime, lang: str = "en") -> str:
+    """'16-23 Nov', '28 Nov - 5 Dec', '28 Dec 2026 - 4 Jan 2027' (with en dashes), or '23 Nov' for one day (UTC);
+    Babel's day and month forms in other languages ('16-23 nov.', '28 nov. - 5 déc.')."""
     a, b = start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date()
     if a == b:
-        return f"{b.day} {b:%b}"
+        return short_month(b, lang)
     if a.year != b.year:
-        return f"{a.day} {a:%b %Y} {EN_DASH} {b.day} {b:%b %Y}"
+        return f"{short_month(a, lang, year=True)} {EN_DASH} {short_month(b, lang, year=True)}"
     if a.month != b.month:
-        return f"{a.day} {a:%b} {EN_DASH} {b.day} {b:%b}"
-    return f"{a.day}{EN_DASH}{b.day} {b:%b}"
+        return f"{short_month(a, lang)} {EN_DASH} {short_month(b, lang)}"
+    if lang == "en":
+        return f"{a.day}{EN_DASH}{b.day} {b:%b}"
+    # Babel's day-month forms of our languages start with the day: "16-" before "23 nov." ("16.-23. Nov." in German)
+    return f"{a.day}{'.' if lang == 'de' else ''}{EN_DASH}{short_month(b, lang)}"
 
 
 def _subject_kind(event: EventRow) -> str:
@@ -111,15 +116,19 @@ def _subject_kind(event: EventRow) -> str:
     return event.kind if event.kind in known else "other"
 
 
-def digest_subject(config: Config, events: Sequence[EventRow], start: dt.datetime, end: dt.datetime) -> str:
-    """'WHIM & CXCR4 trials: 2 now recruiting, 1 new study — 16-23 Nov' (at most 3 counts, then 'N more changes')."""
+def digest_subject(config: Config, events: Sequence[EventRow], start: dt.datetime, end: dt.datetime,
+                   lang: str = "en") -> str:  # fmt: skip
+    """'WHIM & CXCR4 trials: 2 now recruiting, 1 new study — 16-23 Nov' (at most 3 counts, then 'N more changes');
+    in `lang`: 'WHIM & CXCR4 trials : 2 en recrutement, 1 nouvelle étude — 16-23 nov.'."""
     counts = Counter(_subject_kind(e) for e in events)
-    parts = [f"{counts[key]} {one if counts[key] == 1 else many}" for key, one, many in _SUBJECT_KINDS if counts[key]]
-    if len(parts) > MAX_SUBJECT_PARTS:
-        rest = sum(counts.values()) - sum(int(p.split(" ", 1)[0]) for p in parts[:MAX_SUBJECT_PARTS])
-        parts = [*parts[:MAX_SUBJECT_PARTS], f"{rest} more change{'s' if rest != 1 else ''}"]
-    what = ", ".join(parts) if parts else "no changes"
-    return _header(f"{subject_prefix(config)}: {what} — {date_range(start, end)}")
+    shown = [(key, one, many) for key, one, many in _SUBJECT_KINDS if counts[key]]
+    parts = [ntr(lang, one, many, counts[key]) for key, one, many in shown[:MAX_SUBJECT_PARTS]]
+    if len(shown) > MAX_SUBJECT_PARTS:
+        rest = sum(counts.values()) - sum(counts[key] for key, _, _ in shown[:MAX_SUBJECT_PARTS])
+        parts.append(ntr(lang, "%(num)s more change", "%(num)s more changes", rest))
+    what = ", ".join(parts) if parts else tr(lang, "no changes")
+    return _header(tr(lang, "%(prefix)s: %(what)s — %(dates)s", prefix=subject_prefix(config), what=what,
+                           dates=date_range(start, end, lang)))
 
 
 def message_id(config: Config, subscriber_id: int, first_event_id: int, last_event_id: int, extra: str = "") -> str:
@@ -181,7 +190,7 @@ def build_digest_message(
 ) -> EmailMessage:
     """multipart/alternative: the plain-text digest first, then the HTML one (templates email_digest.txt/.html,
     which extend digest.txt/.html with a footer: data timestamp, why you get this, unsubscribe link)."""
-    env = make_environment()
+    env = make_environment(context.get("lang", "en"))
     values = {**context, "unsubscribe_url": unsubscribe_url}
     msg = _base_message(config, to, subject, now)
     msg["Message-ID"] = _header(msg_id)
@@ -194,12 +203,12 @@ def build_digest_message(
 
 
 def build_notice_message(
-    config: Config, *, to: str, template: str, values: Mapping[str, Any], now: dt.datetime
+    config: Config, *, to: str, template: str, values: Mapping[str, Any], now: dt.datetime, lang: str = "en"
 ) -> EmailMessage:
-    """A one-part plain-text message (confirm your subscription, already subscribed) from a web_mail_*.txt
-    template whose first line is the subject."""
+    """A one-part plain-text message in `lang` (confirm your subscription, already subscribed) from a
+    web_mail_*.txt template whose first line is the subject."""
     validate_email(to)  # before rendering: a bad address is the error, whatever the values
-    env = make_environment()
+    env = make_environment(lang)
     subject_line, _, body = env.get_template(template).render(**values).partition("\n")
     msg = _base_message(config, to, subject_line.strip(), now)
     msg["Message-ID"] = make_msgid("notice", domain=_from_domain(config))

@@ -20,12 +20,14 @@ from trialfinder import wording
 from trialfinder.addresses import has_control, validate_email
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, check_codes, check_searches, match_countries, newest_event_id
+from trialfinder.i18n import N_, check_language
 from trialfinder.models import Delivery, Subscriber, table_of
 
 subscribers = table_of(Subscriber)
 deliveries = table_of(Delivery)
 
 FREQUENCIES = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7)}
+FREQUENCY_WORDS = {"daily": N_("daily"), "weekly": N_("weekly")}  # the e-mails say them in their language
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 URL-safe characters
 
 
@@ -47,9 +49,9 @@ class Filters:
         return EventFilter(after_id=after_id, until_id=until_id, searches=self.searches, statuses=self.statuses,
                            countries=self.countries)  # fmt: skip
 
-    def words(self) -> list[str]:
+    def words(self, lang: str = "en") -> list[str]:
         """The status and country filters in plain words, as `trialfinder digest` shows them."""
-        return wording.filter_words(self.statuses, self.countries)
+        return wording.filter_words(self.statuses, self.countries, lang)
 
     def describe(self) -> str:
         """One line for `subscribers list`."""
@@ -113,6 +115,7 @@ class SubscriberRow:
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
     unsubscribed_at: dt.datetime | None
+    language: str = "en"  # of its digests and notices (trialfinder.i18n.LANGUAGES)
 
     @property
     def period_start(self) -> dt.datetime | None:
@@ -131,7 +134,7 @@ def _row(row: Any) -> SubscriberRow:
         frequency=row.frequency, status=row.status, confirm_token=row.confirm_token,
         unsubscribe_token=row.unsubscribe_token, cursor_event_id=row.cursor_event_id, last_sent_at=row.last_sent_at,
         last_error=row.last_error, created_at=row.created_at, confirmed_at=row.confirmed_at,
-        unsubscribed_at=row.unsubscribed_at,
+        unsubscribed_at=row.unsubscribed_at, language=row.language,
     )  # fmt: skip
 
 
@@ -171,7 +174,7 @@ def _confirm_values(conn: Connection, now: dt.datetime) -> dict[str, Any]:
 
 
 def add_subscriber(
-    conn: Connection, email: str, filters: Filters, frequency: str, *, now: dt.datetime
+    conn: Connection, email: str, filters: Filters, frequency: str, *, now: dt.datetime, language: str = "en"
 ) -> tuple[SubscriberRow, str]:
     """Operator add (`subscribers add`): confirmed at once. An existing address gets the new filters and
     frequency; it keeps its cursor if already confirmed. Returns (subscriber, 'added' | 'updated').
@@ -181,7 +184,7 @@ def add_subscriber(
     if existing is not None and existing.status == "unsubscribed":
         raise ValueError(f"{address} unsubscribed on {existing.unsubscribed_at:%Y-%m-%d}; they can subscribe again "
                          "at /subscribe (or `trialfinder subscribers remove` it first)")  # fmt: skip
-    values = {**_filter_values(filters), "frequency": frequency}
+    values = {**_filter_values(filters), "frequency": frequency, "language": check_language(language)}
     if existing is None:
         conn.execute(insert(subscribers).values(
             email=address, **values, status="pending", confirm_token=None, unsubscribe_token=new_token(),
@@ -198,14 +201,14 @@ def add_subscriber(
 
 
 def request_subscription(
-    conn: Connection, email: str, filters: Filters, frequency: str, *, now: dt.datetime
+    conn: Connection, email: str, filters: Filters, frequency: str, *, now: dt.datetime, language: str = "en"
 ) -> tuple[SubscriberRow, str]:
     """Self-service subscribe (double opt-in). Returns (subscriber, what to e-mail):
     'confirm' (new, still pending, or unsubscribed before: now pending with these filters and a fresh confirm
     token) or 'already' (confirmed: nothing changes, its cursor is kept; it gets an "already subscribed" note)."""
     address, frequency = validate_email(email), check_frequency(frequency)
     existing = get_by_email(conn, address)
-    values = {**_filter_values(filters), "frequency": frequency}
+    values = {**_filter_values(filters), "frequency": frequency, "language": check_language(language)}
     if existing is None:
         conn.execute(insert(subscribers).values(
             email=address, **values, status="pending", confirm_token=new_token(), unsubscribe_token=new_token(),

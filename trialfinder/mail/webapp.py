@@ -36,6 +36,7 @@ from trialfinder.addresses import InvalidAddress, validate_email
 from trialfinder.config import Config, load_config
 from trialfinder.db import open_database
 from trialfinder.history.events import known_countries
+from trialfinder.i18n import N_, NATIVE_NAMES, best_language, tr
 from trialfinder.mail import subscribers as subs
 from trialfinder.mail.mailer import (
     DeliveryError,
@@ -71,18 +72,30 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     db = engine if engine is not None else open_database(config.database.url)
     site_dir = config.resolve_path(config.site.out_dir)
-    env = make_environment()
+    languages = config.site.languages
 
-    def page(template: str, status: int = 200, **values: Any) -> Response:
+    def language(chosen: str | None = None) -> str:
+        """The page's language: a subscriber's, else the form's or link's ?lang=, else the browser's choice."""
+        wanted = chosen or request.values.get("language") or request.values.get("lang")
+        return wanted if wanted in languages else best_language(request.headers.get("Accept-Language"), languages)
+
+    def page(template: str, status: int = 200, lang: str | None = None, **values: Any) -> Response:
         root = request.script_root + "/"  # links work wherever the app is mounted
-        body = env.get_template(template).render(site_title=config.site.title, root=root, **values)
+        body = make_environment(lang or language()).get_template(template).render(
+            site_title=config.site.title, root=root, **values)  # fmt: skip
         response = Response(body, status=status, mimetype="text/html")
         response.headers.update(PAGE_HEADERS)
         return response
 
-    def message(title: str, text: str, status: int = 200, **values: Any) -> Response:
-        values.setdefault("action", None)
-        return page("web_message.html", status, title=title, text=text, **values)
+    def message(title: str, text: str, status: int = 200, lang: str | None = None, **values: Any) -> Response:
+        """A page with a title and one paragraph, both messages of our catalogs (`values` fill their %(name)s)."""
+        lang = lang or language()
+        action = values.pop("action", None)
+        if action is not None:
+            label = action["label"]
+            action = {**action, "label": tr(lang, label)}
+        return page("web_message.html", status, lang, title=tr(lang, title), text=tr(lang, text, **values),
+                    action=action)  # fmt: skip
 
     def email_ready() -> bool:
         try:
@@ -95,11 +108,14 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
         with db.connect() as conn:
             countries = known_countries(conn)
         token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
-        values = form or {"email": "", "searches": [], "statuses": [], "countries": [], "frequency": "weekly"}
+        lang = language()
+        values = form or {"email": "", "searches": [], "statuses": [], "countries": [], "frequency": "weekly",
+                          "language": lang}  # fmt: skip
         response = page(
-            "web_subscribe.html", status, error=error, form=values, form_token=token,
-            searches=config.searches, statuses=[(code, wording.status_words(code)) for code in FORM_STATUSES],
+            "web_subscribe.html", status, lang, error=error, form=values, form_token=token,
+            searches=config.searches, statuses=[(code, wording.status_words(code, lang)) for code in FORM_STATUSES],
             countries=countries, frequencies=sorted(subs.FREQUENCIES, reverse=True),  # weekly first
+            languages=[(code, NATIVE_NAMES[code]) for code in languages],
         )  # fmt: skip
         response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
                             path=request.script_root + "/subscribe", max_age=24 * 3600)  # fmt: skip
@@ -108,22 +124,23 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
     @app.get("/subscribe")
     def subscribe_form() -> Response:
         if not email_ready():
-            return message("E-mail digests are not available", "This site does not send e-mail digests.", 503)
+            return message(N_("E-mail digests are not available"), N_("This site does not send e-mail digests."), 503)
         return form_page()
 
     @app.post("/subscribe")
     def subscribe() -> Response:
         if not email_ready():
-            return message("E-mail digests are not available", "This site does not send e-mail digests.", 503)
+            return message(N_("E-mail digests are not available"), N_("This site does not send e-mail digests."), 503)
         if not _same_origin(config):
-            return message("Please use the form on this site", "This request came from another site.", 403)
+            return message(N_("Please use the form on this site"), N_("This request came from another site."), 403)
         cookie, field = request.cookies.get(FORM_COOKIE, ""), request.form.get("form_token", "")
         if not cookie or not hmac.compare_digest(cookie.encode(), field.encode()):
-            return form_page(400, "The form had expired. Please check your choices and press Subscribe again.")
+            return form_page(400, tr(language(), "The form had expired. Please check your choices and press "
+                                          "Subscribe again."))  # fmt: skip
         form: dict[str, Any] = {
             "email": request.form.get("email", ""), "searches": request.form.getlist("search"),
             "statuses": request.form.getlist("status"), "countries": request.form.getlist("country"),
-            "frequency": request.form.get("frequency", "weekly"),
+            "frequency": request.form.get("frequency", "weekly"), "language": language(),
         }  # fmt: skip
         try:
             address = validate_email(form["email"])
@@ -133,8 +150,8 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
                                          known_countries=places)  # fmt: skip
             frequency = subs.check_frequency(form["frequency"])
         except (InvalidAddress, ValueError) as exc:
-            return form_page(400, _plain_error(exc), form)
-        row, what = _request_subscription(db, address, filters, frequency)
+            return form_page(400, _plain_error(exc, form["language"]), form)
+        row, what = _request_subscription(db, address, filters, frequency, form["language"])
         with db.begin() as conn:
             claimed, previous = subs.claim_notice(conn, row.id, now=utcnow())
         try:
@@ -146,10 +163,11 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
             with db.begin() as conn:
                 subs.release_notice(conn, row.id, previous)
             log.warning("subscribe: could not send the %s e-mail to %s: %s", what, address, exc)
-            return message("We could not send the e-mail", "Something went wrong on our side while sending the "
-                           "confirmation e-mail. Please try again later.", 503)  # fmt: skip
-        return message("Check your inbox", f"We have sent a message to {address}. If this address is not "
-                       "subscribed yet, it holds a link to confirm: no digest is sent until you use it.")  # fmt: skip
+            return message(N_("We could not send the e-mail"), N_("Something went wrong on our side while sending the "
+                           "confirmation e-mail. Please try again later."), 503)  # fmt: skip
+        return message(N_("Check your inbox"), N_("We have sent a message to %(email)s. If this address is not "
+                       "subscribed yet, it holds a link to confirm: no digest is sent until you use it."),
+                       email=address)  # fmt: skip
 
     @app.route("/confirm", methods=["GET", "POST"])
     def confirm() -> Response:
@@ -159,17 +177,22 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
                 found = subs.find_by_confirm_token(conn, token)
             if found is None or found.status == "unsubscribed":
                 return _bad_link(message)
+            lang = language(found.language)
             if found.status == "confirmed":
-                return message("Already confirmed", f"{found.email} already gets the {found.frequency} digest.")
-            return message("Confirm your subscription", f"Press Confirm to start getting the {found.frequency} "
-                           f"digest at {found.email}.", action={"url": "confirm", "label": "Confirm",
-                           "fields": {"token": token}})  # fmt: skip
+                return message(N_("Already confirmed"), N_("%(email)s already gets the %(frequency)s digest."),
+                               lang=lang, email=found.email, frequency=tr(lang, found.frequency))  # fmt: skip
+            return message(N_("Confirm your subscription"), N_("Press Confirm to start getting the %(frequency)s "
+                           "digest at %(email)s."), lang=lang, email=found.email,
+                           frequency=tr(lang, found.frequency),
+                           action={"url": "confirm", "label": N_("Confirm"), "fields": {"token": token}})  # fmt: skip
         with db.begin() as conn:
             done = subs.confirm(conn, token, now=utcnow())
         if done is None:
             return _bad_link(message)
-        return message("You are subscribed", f"{done.email} will get a {done.frequency} e-mail when something "
-                       "changes in the trials you chose. Every e-mail has a link to unsubscribe.")  # fmt: skip
+        lang = language(done.language)
+        return message(N_("You are subscribed"), N_("%(email)s will get a %(frequency)s e-mail when something "
+                       "changes in the trials you chose. Every e-mail has a link to unsubscribe."), lang=lang,
+                       email=done.email, frequency=tr(lang, done.frequency))  # fmt: skip
 
     @app.route("/unsubscribe", methods=["GET", "POST"])
     def unsubscribe() -> Response:
@@ -180,15 +203,18 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
             if found is None:
                 return _bad_link(message)
             if found.status == "unsubscribed":
-                return message("Already unsubscribed", f"{found.email} gets no more digests.")
-            return message("Unsubscribe", f"Press Unsubscribe to stop the digests to {found.email}.",
-                           action={"url": "unsubscribe", "label": "Unsubscribe",
+                return message(N_("Already unsubscribed"), N_("%(email)s gets no more digests."), lang=found.language,
+                               email=found.email)  # fmt: skip
+            return message(N_("Unsubscribe"), N_("Press Unsubscribe to stop the digests to %(email)s."),
+                           lang=found.language, email=found.email,
+                           action={"url": "unsubscribe", "label": N_("Unsubscribe"),
                                    "fields": {"token": token, "List-Unsubscribe": "One-Click"}})  # fmt: skip
         with db.begin() as conn:
             done = subs.unsubscribe(conn, token, now=utcnow())
         if done is None:
             return _bad_link(message)
-        return message("You are unsubscribed", f"{done.email} gets no more digests. To come back, subscribe again.")
+        return message(N_("You are unsubscribed"), N_("%(email)s gets no more digests. To come back, subscribe again."),
+                       lang=language(done.language), email=done.email)  # fmt: skip
 
     @app.get("/_web/web.css")
     def stylesheet() -> Response:
@@ -202,7 +228,7 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
             path = path.rstrip("/") + "/index.html" if path else "index.html"
         if not (site_dir / path).is_file():
             if not path or path == "index.html":
-                return message("The site is not rendered yet", "Run `trialfinder render` to write it.", 404)
+                return message(N_("The site is not rendered yet"), N_("Run `trialfinder render` to write it."), 404)
             abort(404)
         response = send_from_directory(site_dir, path)
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -210,15 +236,15 @@ def create_app(config: Config, *, engine: Engine | None = None, environ: Mapping
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> Response:
-        return message("Page not found", "There is no page at this address.", 404)
+        return message(N_("Page not found"), N_("There is no page at this address."), 404)
 
     @app.errorhandler(405)
     def not_allowed(_error: Exception) -> Response:
-        return message("Not allowed", "This page cannot be used that way.", 405)
+        return message(N_("Not allowed"), N_("This page cannot be used that way."), 405)
 
     @app.errorhandler(413)
     def too_large(_error: Exception) -> Response:
-        return message("Too much data", "The form sent too much data.", 413)
+        return message(N_("Too much data"), N_("The form sent too much data."), 413)
 
     return app
 
@@ -229,23 +255,23 @@ def app_from_env() -> Flask:
 
 
 def _request_subscription(
-    db: Engine, address: str, filters: subs.Filters, frequency: str
+    db: Engine, address: str, filters: subs.Filters, frequency: str, language: str
 ) -> tuple[subs.SubscriberRow, str]:
     """subs.request_subscription in its own transaction. Two requests for the same new address at once both find
     no row and one insert fails on the unique address: that one retries once, finds the other's row and takes the
     normal pending/confirmed path, so it answers like any other request."""
     try:
         with db.begin() as conn:
-            return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+            return subs.request_subscription(conn, address, filters, frequency, now=utcnow(), language=language)
     except IntegrityError:
         log.info("subscribe: %s was inserted by a concurrent request; retrying once", address)
     with db.begin() as conn:
-        return subs.request_subscription(conn, address, filters, frequency, now=utcnow())
+        return subs.request_subscription(conn, address, filters, frequency, now=utcnow(), language=language)
 
 
 def _send_notice(config: Config, row: subs.SubscriberRow, what: str, environ: Mapping[str, str] | None) -> None:
     values = {"site_title": config.site.title, "email": row.email, "frequency": row.frequency,
-              "what": _what_words(config, row.filters),
+              "what": _what_words(config, row.filters, row.language),
               "unsubscribe_url": page_url(config, "unsubscribe", row.unsubscribe_token)}  # fmt: skip
     if what == "confirm":
         assert row.confirm_token is not None
@@ -253,14 +279,15 @@ def _send_notice(config: Config, row: subs.SubscriberRow, what: str, environ: Ma
         template = "web_mail_confirm.txt"
     else:
         template = "web_mail_already.txt"
-    msg = build_notice_message(config, to=row.email, template=template, values=values, now=utcnow())
+    msg = build_notice_message(config, to=row.email, template=template, values=values, now=utcnow(),
+                               lang=row.language)  # fmt: skip
     with SmtpSender(config, environ) as sender:
         sender.send(msg)
 
 
-def _what_words(config: Config, filters: subs.Filters) -> str:
-    labels = [s.label for s in config.searches if s.name in filters.searches] or ["all searches"]
-    return "; ".join([", ".join(labels), *filters.words()])
+def _what_words(config: Config, filters: subs.Filters, lang: str) -> str:
+    labels = [s.label for s in config.searches if s.name in filters.searches] or [tr(lang, "all searches")]
+    return "; ".join([", ".join(labels), *filters.words(lang)])
 
 
 def _same_origin(config: Config) -> bool:
@@ -281,14 +308,14 @@ def _same_origin(config: Config) -> bool:
 
 
 def _bad_link(message: Any) -> Response:
-    response: Response = message("This link does not work", "The link is not valid: it may be incomplete or "
-                                 "replaced by a newer one. Copy the whole link from the e-mail.", 404)  # fmt: skip
+    response: Response = message(N_("This link does not work"), N_("The link is not valid: it may be incomplete or "
+                                 "replaced by a newer one. Copy the whole link from the e-mail."), 404)  # fmt: skip
     return response
 
 
-def _plain_error(exc: Exception) -> str:
-    text = str(exc)
+def _plain_error(exc: Exception, lang: str) -> str:
+    text = str(exc)  # the reason itself stays in English (it names codes and values)
     if isinstance(exc, InvalidAddress):
-        return "Please check the e-mail address: " + text.split(": ", 1)[-1] + "."
-    return f"Please check your choices: {text}."
+        return tr(lang, "Please check the e-mail address: %(reason)s.", reason=text.split(": ", 1)[-1])
+    return tr(lang, "Please check your choices: %(reason)s.", reason=text)
 

@@ -5,7 +5,7 @@ hash (reuse.py): a new event or a moved site renders the page again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,7 +20,7 @@ Pictures = tuple[dict[str, Any], dict[str, Any] | None]  # the index map and the
 
 def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Sequence[dict[str, Any]],
                  shown_tiers: int, events: Sequence[EventRow],
-                 gettext: Callable[[str], str] = lambda text: text) -> Pictures:  # fmt: skip
+                 lang: str = "en") -> Pictures:  # fmt: skip
     """Give every study dict its `map` (None without any placed site) and `timeline` (None without any date), and
     each of its sites an `id` (the anchor its map marker links to); return the index map (of the studies the list
     shows first) and the open-studies chart."""
@@ -32,8 +32,8 @@ def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Se
     for study in studies:
         for number, site in enumerate(study["sites"], 1):
             site["id"] = f"site-{number}"
-        study["map"] = study_map(study["sites"], gettext)
-        study["timeline"] = study_timeline(study["date_values"], mine.get(study["nct_id"], []), today, gettext)
+        study["map"] = study_map(study["sites"], lang)
+        study["timeline"] = study_timeline(study["date_values"], mine.get(study["nct_id"], []), today, lang)
     first = [study for study in listed if study["tier"] <= shown_tiers]
-    chart = open_per_month(events, run.finished_at if run is not None else None, gettext)
-    return index_map(first, gettext=gettext), chart
+    chart = open_per_month(events, run.finished_at if run is not None else None, lang)
+    return index_map(first, lang=lang), chart

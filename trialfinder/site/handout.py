@@ -13,14 +13,16 @@ from typing import Any
 import segno
 from markupsafe import Markup
 
+from trialfinder.i18n import N_
+
 SITES_SHOWN = 8  # keeps the largest record within two A4 pages (tests/site/test_handout.py prints it)
 QUESTIONS = (
-    "Could this study fit me (or my child)? Is anything in the criteria likely to rule us out?",
-    "What would taking part mean: visits, tests, travel, time off school or work?",
-    "What are the possible benefits and risks compared with my current care?",
-    "Would I keep my current treatment? What happens when the study ends?",
-    "Who pays for what (travel, tests, the study medicine)?",
-    "Can you contact the study team for us, or send the records they need?",
+    N_("Could this study fit me (or my child)? Is anything in the criteria likely to rule us out?"),
+    N_("What would taking part mean: visits, tests, travel, time off school or work?"),
+    N_("What are the possible benefits and risks compared with my current care?"),
+    N_("Would I keep my current treatment? What happens when the study ends?"),
+    N_("Who pays for what (travel, tests, the study medicine)?"),
+    N_("Can you contact the study team for us, or send the records they need?"),
 )
 
 

@@ -12,6 +12,10 @@ The whole site is first rendered into a temporary sibling folder; only when ever
 moved into place (each by an atomic rename, `index.html` last), then study pages of studies no longer in the
 database, and about pages no longer in the content folder, are deleted. A failure while rendering leaves the
 previous site exactly as it was. Files that other steps put into the folder (e.g. exports/) are left alone.
+
+The site is rendered once per language of [site] languages: the first at the root of the folder, each other one
+into `<lang>/` (a whole site of its own, same layout, sharing the root's feeds and exports), every page linking
+its versions in the other languages (hreflang alternates and the language switcher).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment
@@ -30,6 +34,7 @@ from sqlalchemy import Connection, Engine
 from trialfinder.config import Config
 from trialfinder.db import connection_of
 from trialfinder.glossary import link_terms
+from trialfinder.i18n import LANGUAGES, NATIVE_NAMES, tr
 from trialfinder.resources import templates_dir
 from trialfinder.site import places
 from trialfinder.site.about import AboutPage, load_about_pages
@@ -74,12 +79,31 @@ def render_site(
     downloads: Sequence[Download] = (),
     feeds: bool = True,
 ) -> RenderResult:
-    """Render the site into `out_dir` (created if missing) and return what was written.
+    """Render the site into `out_dir` (created if missing) in each of [site] languages and return what was written.
 
     `downloads` are files to offer on the index page under "Download the data (CSV)" (hrefs relative to the
     site root); the section only shows when there are some. The Atom feeds the pages link are
     rendered and published with them, unless `feeds=False` (the pipeline writes them as a step of its own).
     """
+    started = time.perf_counter()
+    languages = config.site.languages
+    results = [_render_language(config, source, out_dir, lang, downloads=downloads, feeds=feeds)
+               for lang in (*languages[1:], languages[0])]  # the root last: its index.html is the last file moved
+    for code in LANGUAGES:  # a language no longer configured: its folder goes (only when our render made it)
+        if code not in languages[1:] and (out_dir / code / MANIFEST).is_file():
+            shutil.rmtree(out_dir / code, ignore_errors=True)
+    files = tuple(f for r in results for f in (r.files if r.out_dir == out_dir else
+                                                (f"{r.out_dir.name}/{rel}" for rel in r.files)))  # fmt: skip
+    return RenderResult(out_dir, results[-1].studies, sum(r.pages for r in results), files,
+                        time.perf_counter() - started, sum(r.kept for r in results))  # fmt: skip
+
+
+def _render_language(config: Config, source: Engine | Connection, site_dir: Path, lang: str, *,
+                     downloads: Sequence[Download], feeds: bool) -> RenderResult:  # fmt: skip
+    """One language's whole site: the first of [site] languages into `site_dir`, any other into site_dir/<lang>/
+    (the feeds only with the first)."""
+    root_lang = lang == config.site.languages[0]
+    out_dir = site_dir if root_lang else site_dir / lang
     started = time.perf_counter()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_stagings(out_dir)
@@ -87,11 +111,12 @@ def render_site(
     try:
         about = load_about_pages(config)
         with connection_of(source) as conn:
-            view = build_site_view(config, conn, downloads)
-            if feeds:
+            view = build_site_view(config, conn, downloads, lang)
+            if feeds and root_lang:
                 write_feeds(config, conn, staging)
+        view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
         reuse = PageReuse(out_dir, staging, code_version())
-        pages = write_pages(make_environment(), staging, view, about, reuse)
+        pages = write_pages(make_environment(lang), staging, view, about, reuse)
         write_calendars(staging, view.studies, view.listed, config.site.title,
                         keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study),
                         keep_followed=lambda: reuse.keep_derived(
@@ -108,45 +133,59 @@ def render_site(
     return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept)
 
 
+def language_facts(languages: Sequence[str], lang: str) -> dict[str, object]:
+    """What every page of `lang` needs to link its other languages: `languages` (code, name in itself, folder prefix
+    from the whole site's root) and `up` (from this language's root back to the whole site's root)."""
+    return {"languages": [{"code": code, "name": NATIVE_NAMES[code], "prefix": "" if i == 0 else f"{code}/"}
+                          for i, code in enumerate(languages)],
+            "up": "" if lang == languages[0] else "../"}  # fmt: skip
+
+
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
                 reuse: PageReuse | None = None) -> int:  # fmt: skip
     """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
     every glossary term in their text links to its definition. A study page or handout whose inputs `reuse` finds
     unchanged is kept from the published site instead of being rendered. Returns the page count."""
-    top = {**view.facts, "root": "", "about_pages": bool(about)}
+    lang = str(env.globals.get("lang", "en"))
+    top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
     pages = {
         "index.html": env.get_template("index.html").render(
-            **top, page="index", studies=view.listed, removed=view.removed, total=len(view.listed),
+            **top, page="index", page_path="index.html", studies=view.listed, removed=view.removed,
+            total=len(view.listed),
             options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
             other=[s for s in view.listed if s["tier"] > view.shown_tiers], world=view.world),
-        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes,
-                                                                chart=view.chart),
-        "glossary.html": env.get_template("glossary.html").render(**top, page="glossary"),
+        "changes.html": env.get_template("changes.html").render(**top, page="changes", page_path="changes.html",
+                                                                days=view.changes, chart=view.chart),
+        "glossary.html": env.get_template("glossary.html").render(**top, page="glossary", page_path="glossary.html"),
     }  # fmt: skip
     for name, text in pages.items():
-        _write(folder / name, link_terms(text))
+        _write(folder / name, link_terms(text, "", lang))
     inner = {**top, "root": "../"}
     if about:
         (folder / "about").mkdir()
     about_template = env.get_template("about.html")
     for item in about:
         _write(folder / "about" / f"{item.name}.html",
-               link_terms(about_template.render(**inner, page="about", about=item, pages=about), "../"))
+               link_terms(about_template.render(**inner, page="about", page_path=f"about/{item.name}.html", about=item,
+                                                pages=about), "../", lang))  # fmt: skip
     study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
     (folder / "study").mkdir()
     (folder / "handout").mkdir()
     for study in view.studies:
         nct_id = study["nct_id"]
         if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
-            page = study_template.render(**inner, page="study", study=study, map_land=land_of)  # the map's land
-            _write(folder / "study" / f"{nct_id}.html", link_terms(page, "../"))
+            page = study_template.render(**inner, page="study", page_path=f"study/{nct_id}.html", study=study,
+                                         map_land=land_of)  # the map's land
+            _write(folder / "study" / f"{nct_id}.html", link_terms(page, "../", lang))
         if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
             continue
         shown, more = sites_for_handout(study["sites"])
-        qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
-        _write(folder / "handout" / f"{study['nct_id']}.html",
-               link_terms(handout_template.render(**inner, page="handout", study=study, qr=qr, shown_sites=shown,
-                                                  more_sites=more, questions=QUESTIONS), "../"))  # fmt: skip
+        qr = qr_svg(study["url"], tr(lang, "QR code: the official record of %(id)s on ClinicalTrials.gov",
+                                          id=nct_id))  # fmt: skip
+        _write(folder / "handout" / f"{nct_id}.html",
+               link_terms(handout_template.render(**inner, page="handout", page_path=f"handout/{nct_id}.html",
+                                                  study=study, qr=qr, shown_sites=shown, more_sites=more,
+                                                  questions=QUESTIONS), "../", lang))  # fmt: skip
     return len(pages) + len(about) + 2 * len(view.studies)
 
 

