@@ -34,8 +34,27 @@ def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> E
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, busy_timeout_ms))
         # pysqlite opens transactions lazily and never for SELECT; take over so BEGIN is explicit (SQLAlchemy docs,
         # "Serializable isolation / Savepoints / Transactional DDL").
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITES) else "BEGIN")
+
+
+_WRITES = "trialfinder_writes"
+
+
+@contextlib.contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()` for a transaction that reads, then writes. SQLite: the write lock is taken at BEGIN
+    (BEGIN IMMEDIATE, waiting up to the busy timeout), because a plain transaction that read first cannot wait to
+    write: it fails at once with "database is locked" when another process committed since its read. Elsewhere:
+    just `engine.begin()`."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITES: True})
+        with conn.begin():
+            yield conn
 
 
 def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from trialfinder.config import Config
+from trialfinder.db import begin_write
 from trialfinder.ingest.sync import SyncCancelled
 from trialfinder.models import PipelineRun, SyncRun, table_of, utcnow
 from trialfinder.processes import holder, is_dead
@@ -113,7 +114,7 @@ def run_steps(
     started = time.monotonic()
     stop = stop or threading.Event()
     ctx = StepContext(config, engine, full_sync_due(config, engine) if full is None else full, stop)
-    with engine.begin() as conn:
+    with begin_write(engine) as conn:  # it reads the runs, then writes: SQLite takes the write lock first
         _fail_dead_runs(conn)
         run_id = conn.execute(
             insert(pipeline_runs)

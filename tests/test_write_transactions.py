@@ -1,0 +1,37 @@
+"""db.begin_write on SQLite: a transaction that reads, then writes, takes the write lock at BEGIN, so another
+process's commit between its read and its write cannot make it fail at once with "database is locked" (the kill -9
+scheduler test hit that under load, in the pipeline run's first transaction)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from tests import testdb
+from trialfinder.db import begin_write, make_engine
+
+pytestmark = pytest.mark.skipif(testdb.ON_POSTGRES, reason="SQLite's locking")
+
+
+def test_a_read_then_write_transaction_waits_for_nobody_and_is_never_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'locks.db'}"
+    ours, other = make_engine(url), make_engine(url, busy_timeout_ms=100)
+    with ours.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    with ours.connect() as plain, plain.begin():  # what happened before: refused at once, whatever the timeout
+        plain.exec_driver_sql("SELECT count(*) FROM t").all()
+        with other.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with pytest.raises(OperationalError, match="locked"):
+            plain.exec_driver_sql("INSERT INTO t VALUES (2)")
+    with begin_write(ours) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM t").all()
+        with pytest.raises(OperationalError, match="locked"), other.begin() as theirs:  # the other one waits
+            theirs.exec_driver_sql("INSERT INTO t VALUES (3)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (4)")
+    with ours.connect() as conn:
+        assert [x for (x,) in conn.exec_driver_sql("SELECT x FROM t ORDER BY x")] == [1, 4]
+    ours.dispose()
+    other.dispose()
