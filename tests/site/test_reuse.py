@@ -145,6 +145,20 @@ def test_a_template_doing_more_with_a_fact_than_printing_it_turns_splicing_off(
     assert result.kept == studies + 1 + 1 + studies
 
 
+def test_record_text_holding_the_marks_is_never_spliced(project: Project, site: Path, tmp_path: Path) -> None:
+    with project.engine().begin() as conn:  # the private-use characters that mark a fact's place, in a title
+        conn.execute(update(table_of(Study)).where(table_of(Study).c.nct_id == "NCT00967785")
+                     .values(brief_title="Plerixafor \ue0000\ue001 and \ue0001\ue001"))  # fmt: skip
+    render_world(project, site)
+    with project.engine().begin() as conn:
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
+    render_world(project, site)
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    assert "Plerixafor \ue0000\ue001 and" in (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
+
+
 def test_changed_code_renders_everything_again(project: Project, site: Path, rendered: list[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setattr(render_module, "code_version", lambda: "another version")

@@ -95,6 +95,7 @@ class PageReuse:
         self.spots: dict[str, list[list[int]]] = {}  # page -> [[byte offset, VOLATILE index], ...] of its facts
         self.facts: list[str] | None = None  # the VOLATILE facts as pages print them (set by `page`)
         self._marked: set[str] = set()  # study hashes of view dicts holding a mark's bytes
+        self._printed_facts: dict[tuple[tuple[str, Any], ...], list[str] | None] = {}  # `_printed`, made once
         self._checked: dict[str, bool] = {}  # folder -> whether spliced pages equal rendered ones (False: off)
 
     def study_hash(self, study: dict[str, Any]) -> str | None:
@@ -180,6 +181,12 @@ class PageReuse:
     def _printed(self, inner: dict[str, Any]) -> list[str] | None:
         """The VOLATILE facts as the templates print them (finalize, autoescape, then the glossary linker: "UTC" is
         a term); None when one is not text, or holds a mark."""
+        values = tuple((name, inner.get(name)) for name in ("root", *VOLATILE))
+        if values not in self._printed_facts:
+            self._printed_facts[values] = self._print(inner)
+        return self._printed_facts[values]
+
+    def _print(self, inner: dict[str, Any]) -> list[str] | None:
         printed = []
         for name in VOLATILE:
             value = inner.get(name)
