@@ -10,7 +10,8 @@ scripts: the folder works from any static host and from file://.
 
 The whole site is first rendered into a temporary sibling folder; only when every page rendered are the files
 moved into place (each by an atomic rename, `index.html` last), then study pages of studies no longer in the
-database, and about pages no longer in the content folder, are deleted. A failure while rendering leaves the
+database, and about pages no longer in the content folder, are deleted. Pages whose inputs did not change are not
+rendered and stay where they are (site/reuse.py). A failure while rendering leaves the
 previous site exactly as it was. Files that other steps put into the folder (e.g. exports/) are left alone.
 """
 

@@ -81,8 +81,9 @@ def _exact(value: Any) -> Any:
 
 
 class PageReuse:
-    """The render's view of the previous manifest: `keep` reuses a published page when its inputs are unchanged,
-    `record` notes a freshly rendered one, and `write` puts the new manifest into the staging folder."""
+    """The render's view of the previous manifest: `keep` keeps a published file when its inputs are unchanged,
+    `page` does that for a page showing the footer facts (or gives its bytes), and `write` puts the new manifest
+    into the staging folder."""
 
     def __init__(self, out_dir: Path, staging: Path, code: str) -> None:
         self.out_dir, self.staging, self.code = out_dir, staging, code
@@ -153,7 +154,8 @@ class PageReuse:
         facts, folder = self._printed(inner), rel.partition("/")[0]
         text = _json((self.code, rel, "spliced", {k: v for k, v in inner.items() if k not in VOLATILE}, *parts))
         if (facts is None or text is None or self._checked.get(folder) is False or _MARK_BYTES in text
-                or any(part in self._marked for part in parts if isinstance(part, str))):
+                or any(part in self._marked for part in parts if isinstance(part, str))
+                or self.facts not in (None, facts)):  # the manifest notes one set of facts for all pages
             return None if self.keep(rel, inner, *parts) else render(inner).encode("utf-8")
         self.facts = facts
         key = self.hashes[rel] = hashlib.sha256(text).hexdigest()
