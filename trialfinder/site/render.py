@@ -59,7 +59,7 @@ class RenderResult:
     pages: int
     files: tuple[str, ...]
     seconds: float
-    kept: int = 0  # per-study files whose inputs had not changed, kept from the published site (reuse.py)
+    kept: int = 0  # files whose inputs had not changed, kept (some with new footer facts written in: reuse.py)
 
     def summary(self) -> str:
         """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`, plus `; 140 unchanged files kept`."""
