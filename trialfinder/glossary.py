@@ -96,28 +96,41 @@ def terms_in(text: str, lang: str = DEFAULT_LANGUAGE) -> list[Term]:
 
 def link_terms(html: str, root: str = "", lang: str = DEFAULT_LANGUAGE) -> str:
     """Rendered HTML with every glossary term in its text made a link to `<root>glossary.html#<id>`."""
-    pattern = _pattern(lang)[0]
     skip: list[str] = []  # the open elements (of _SKIP) we are inside
     out: list[str] = []
-    links: dict[str, str] = {}  # matched text -> its link, made once per page
     for part in _TAG.split(html):
         if part.startswith("<"):
-            tag = _TAG_NAME.match(part)
-            if tag and not part.startswith("<!"):
-                closing, name = tag.group(1) == "/", tag.group(2).lower()
-                if name in _SKIP and name not in _VOID and not part.endswith("/>"):
-                    if closing:
-                        if name in skip:
-                            del skip[len(skip) - 1 - skip[::-1].index(name):]
-                    else:
-                        skip.append(name)
+            kind = _skip_tag(part)
+            if kind is not None:
+                closing, name = kind
+                if not closing:
+                    skip.append(name)
+                elif name in skip:
+                    del skip[len(skip) - 1 - skip[::-1].index(name):]
             out.append(part)
-        elif skip or not part:
+        elif skip or part.isspace() or not part:
             out.append(part)
         else:
-            out.append(pattern.sub(lambda m: links.get(m.group(0)) or links.setdefault(m.group(0),
-                                                                                        _link(m, root, lang)), part))
+            out.append(_linked(part, root, lang))
     return "".join(out)
+
+
+# Pages repeat their tags and most of their text (a 5,000-study site: 570,000 text pieces, 22,000 different ones per
+# 3,000 pages), so what each piece becomes is remembered: the linker took a fifth of a first render before.
+@lru_cache(maxsize=16384)
+def _skip_tag(tag: str) -> tuple[bool, str] | None:
+    """(closing, name) when `tag` opens or closes an element whose text cannot hold a link; None otherwise."""
+    match = _TAG_NAME.match(tag)
+    if not match or tag.startswith("<!"):
+        return None
+    closing, name = match.group(1) == "/", match.group(2).lower()
+    return (closing, name) if name in _SKIP and name not in _VOID and not tag.endswith("/>") else None
+
+
+@lru_cache(maxsize=65536)
+def _linked(text: str, root: str, lang: str) -> str:
+    """A piece of page text (between tags) with its glossary terms linked."""
+    return _pattern(lang)[0].sub(lambda match: _link(match, root, lang), text)
 
 
 def _link(match: re.Match[str], root: str, lang: str) -> str:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,13 +25,30 @@ from trialfinder.models import PipelineRun, SyncRun, table_of
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def wait_for(condition: Callable[[], object], seconds: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
+def wait_for(condition: Callable[[], object], seconds: float = 30.0, what: str = "condition",
+             logs: Sequence[Path] = ()) -> None:  # fmt: skip
+    """Poll `condition` until it holds. It fails when it stays false `seconds` in a row while none of the scheduler
+    `logs` grows, or after 10 times `seconds` in all: a scheduler still writing its log is working, and on a
+    loaded machine a whole run can take longer than any fixed wait (a 30 s deadline failed under a load of 15)."""
+    started = last_change = time.monotonic()
+    sizes: tuple[int, ...] | None = None
+    while not condition():
+        now = time.monotonic()
+        current = tuple(path.stat().st_size if path.exists() else -1 for path in logs)
+        if current != sizes:
+            sizes, last_change = current, now
+        if now - last_change > seconds or now - started > 10 * seconds:
+            tails = "".join(f"\n--- {path.name} ends:\n" + "\n".join(path.read_text().splitlines()[-15:])
+                            for path in logs if path.exists())  # fmt: skip
+            raise AssertionError(f"timed out waiting for {what}{tails}")
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stopped(process: subprocess.Popen[bytes], log: Path) -> int:
+    """SIGTERM the scheduler and wait for it to exit (it finishes the running step first); its exit code."""
+    process.send_signal(signal.SIGTERM)
+    wait_for(lambda: process.poll() is not None, what="the scheduler to exit", logs=[log])
+    return process.wait()
 
 
 @contextmanager
@@ -64,9 +81,8 @@ def pipeline_statuses(project: Project) -> list[str]:
 def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project) -> None:
     schedule_every(project, 1)
     with scheduler(project) as (process, log):
-        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0, log.read_text()
+        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run", logs=[log])
+        assert stopped(process, log) == 0, log.read_text()
     with project.engine().connect() as conn:
         run = conn.execute(select(table_of(PipelineRun))).first()
     assert run is not None and run.trigger == "schedule"
@@ -81,14 +97,13 @@ def test_scheduled_run_produces_the_site_exports_feeds_and_a_digest_email(mail: 
     backdate(mail.engine(), 8)  # a weekly subscriber whose period is over
     schedule_every(mail, 1)
     with scheduler(mail) as (process, log):
-        wait_for(lambda: "succeeded" in pipeline_statuses(mail), what="a scheduled run")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0, log.read_text()
+        wait_for(lambda: "succeeded" in pipeline_statuses(mail), what="a scheduled run", logs=[log])
+        assert stopped(process, log) == 0, log.read_text()
     with mail.engine().connect() as conn:
         run = conn.execute(select(table_of(PipelineRun)).order_by(table_of(PipelineRun).c.id)).first()
     assert run is not None
     assert [(s["name"], s["status"]) for s in run.steps] == [
-        ("sync", "ok"), ("render", "ok"), ("exports", "ok"), ("feeds", "ok"), ("digests", "ok")]
+        ("sync", "ok"), ("render", "ok"), ("exports", "ok"), ("feeds", "ok"), ("digests", "ok")], log.read_text()
     site = mail.path / "site"
     index = (site / "index.html").read_text(encoding="utf-8")
     assert NEW_STUDY in index and (site / "study" / f"{NEW_STUDY}.html").is_file()
@@ -196,9 +211,10 @@ def test_one_active_scheduler_and_the_standby_runs_the_next_job_after_a_kill_9(p
     schedule_every(project, 1)
     project.config_path.write_text(project.config_path.read_text() + "leader_lease_s = 2\n")
     with scheduler(project) as (first, first_log), scheduler(project) as (second, second_log):
-        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run")
+        wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run",
+                 logs=[first_log, second_log])
         wait_for(lambda: "standby: the scheduler of" in first_log.read_text() + second_log.read_text(),
-                 what="a standby")  # fmt: skip
+                 what="a standby", logs=[first_log, second_log])  # fmt: skip
         leader, _, standby, standby_log = (
             (first, first_log, second, second_log) if "active scheduler" in first_log.read_text()
             else (second, second_log, first, first_log))  # fmt: skip
@@ -207,8 +223,9 @@ def test_one_active_scheduler_and_the_standby_runs_the_next_job_after_a_kill_9(p
         leader.kill()  # SIGKILL: no clean-up at all
         leader.wait(10)
         runs_at_kill = pipeline_count(project)
-        wait_for(lambda: "active scheduler" in standby_log.read_text(), what="the standby taking over")
-        wait_for(lambda: pipeline_count(project) > runs_at_kill + 1, what="a run by the new leader")
+        wait_for(lambda: "active scheduler" in standby_log.read_text(), what="the standby taking over",
+                 logs=[standby_log])
+        wait_for(lambda: pipeline_count(project) > runs_at_kill + 1, what="a run by the new leader", logs=[standby_log])
         assert f":{standby.pid} since" in project.cli("status").stdout
         standby.send_signal(signal.SIGTERM)
         assert standby.wait(30) == 0, standby_log.read_text()

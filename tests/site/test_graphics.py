@@ -104,7 +104,7 @@ def test_timeline_tells_actual_from_estimated_dates_and_shows_our_changes() -> N
              "completion": ("2027-12", "ESTIMATED"), "results_posted": (None, "ACTUAL")}  # fmt: skip
     changes = [event("N1", "site_added", dt.datetime(2026, 11, 20, 9), new="Clinic, Lyon, France"),
                event("N1", "title_changed", dt.datetime(2026, 11, 20, 9))]  # fmt: skip
-    timeline = study_timeline(dates, changes, "2026-11-20")
+    timeline = study_timeline(dates, changes, "2026-11")  # the month of our last update
     assert timeline is not None
     rows = [(row["what"], row["how"]) for row in timeline["rows"]]
     assert rows == [("Start", "actual"), ("Main data collection ends", "estimated, has passed"),
@@ -114,6 +114,8 @@ def test_timeline_tells_actual_from_estimated_dates_and_shows_our_changes() -> N
     assert timeline["ticks"][0]["label"] == "2024" and timeline["ticks"][-1]["label"] == "2028"
     assert timeline["estimated"] and timeline["now_x"] is not None
     assert study_timeline({}, [event("N1", "title_changed", dt.datetime(2026, 11, 20))], "") is None
+    this_month = study_timeline({"completion": ("2026-11-02", "ESTIMATED")}, [], "2026-11")
+    assert this_month is not None and this_month["rows"][0]["how"] == "estimated"  # it may not have passed yet
 
 
 def test_open_studies_per_month_are_rebuilt_from_the_change_events() -> None:

@@ -4,8 +4,10 @@ render again; a deleted or edited published file comes back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -34,7 +36,7 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     written: list[str] = []
     real_write, real_bytes = render_module._write, Path.write_bytes
 
-    def write(path: Path, text: str) -> None:
+    def write(path: Path, text: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
         real_write(path, text)
 
@@ -59,12 +61,15 @@ def snapshot(site: Path, manifest: bool = True) -> dict[str, bytes]:
 def test_unchanged_rerender_is_identical_and_renders_no_study_page(project: Project, site: Path,
                                                                    rendered: list[str]) -> None:  # fmt: skip
     before = snapshot(site)
-    studies = len(list((site / "study").iterdir()))
+    studies, about = len(list((site / "study").iterdir())), len(list((site / "about").iterdir()))
+    inodes = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in site.rglob("*.html")}
     result = render_world(project, site)
     assert snapshot(site) == before
-    assert per_study(rendered) == [] and "calendar/followed.ics" not in rendered
-    assert result.kept == 3 * studies + 1 and result.studies == studies  # and followed.ics
-    assert f"; {3 * studies + 1} unchanged files kept)" in result.summary()
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in site.rglob("*.html")} == inodes  # left in place
+    assert [rel for rel in rendered if not rel.endswith(reuse.MANIFEST)] == []  # not even the index
+    kept = 3 * studies + 1 + 3 + about + 1  # followed.ics; index, changes, glossary; the about pages; places.js
+    assert result.kept == kept and result.studies == studies
+    assert f"; {kept} unchanged files kept)" in result.summary()
     assert reuse.MANIFEST not in result.files and (site / reuse.MANIFEST).is_file()
 
 
@@ -83,14 +88,79 @@ def test_a_changed_study_is_rendered_again_and_only_it(project: Project, site: P
     assert per_study(rendered) == []
 
 
-def test_facts_on_every_page_render_every_page_again(project: Project, site: Path, rendered: list[str]) -> None:
+def test_new_footer_facts_are_written_into_kept_pages_exactly_as_a_render_would(
+        project: Project, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    renders: list[str] = []
+    real_inner, real_handout = render_module._inner_page, render_module._handout
+
+    def inner_page(*args: Any) -> str:
+        renders.append("page")
+        return real_inner(*args)
+
+    def handout(*args: Any) -> str:
+        renders.append("handout")
+        return real_handout(*args)
+
+    monkeypatch.setattr(render_module, "_inner_page", inner_page)
+    monkeypatch.setattr(render_module, "_handout", handout)
+    # a new sync in the same month: every page's footer changes, no study does (a new month moves the timelines'
+    # "now" and renders the study pages again)
+    with project.engine().begin() as conn:
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-11-27T09:00:00.000",
+                                                      finished_at=dt.datetime(2026, 11, 27, 9, 1, tzinfo=dt.UTC)))
+    result = render_world(project, site)
+    assert renders == []  # no study page, handout or about page was rendered
+    studies, about = len(list((site / "study").iterdir())), len(list((site / "about").iterdir()))
+    assert result.kept == 3 * studies + 1 + about + 1  # index, changes and glossary are rendered
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    page = (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
+    assert "2026-11-27T09:00:00.000" in page and "27 Nov 2026 09:01" in page and "20 November 2026, 09:00" not in page
+    with project.engine().begin() as conn:  # and again: the offsets noted for the refreshed pages are right too
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="unknown"))
+    renders.clear()
+    render_world(project, site)
+    assert renders == []
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+
+
+def test_a_template_doing_more_with_a_fact_than_printing_it_turns_splicing_off(
+        project: Project, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    real_inner = render_module._inner_page
+
+    def shouting(template: Any, variables: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
+        return real_inner(template, variables, lang, facts) + facts["data_timestamp"].upper()
+
+    monkeypatch.setattr(render_module, "code_version", lambda: "code that shouts")
+    monkeypatch.setattr(render_module, "_inner_page", shouting)
+    render_world(project, site)
     with project.engine().begin() as conn:
         conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
     result = render_world(project, site)
-    pages = sorted(p.relative_to(site).as_posix() for folder in ("study", "handout") for p in (site / folder).iterdir())
-    assert [rel for rel in per_study(rendered) if not rel.startswith("calendar/")] == pages
-    assert all("2026" in (site / rel).read_text(encoding="utf-8") for rel in pages)
-    assert result.kept == len(pages) // 2 + 1  # the calendars do not show the data timestamp: kept
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    assert "2026-12-01T09:00:00.000".upper() in (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
+    studies = len(list((site / "study").iterdir()))
+    # the study and about pages are rendered again; kept: the calendars, followed.ics, places.js, and the handouts
+    # (whose template only prints the facts) with the new facts written in
+    assert result.kept == studies + 1 + 1 + studies
+
+
+def test_record_text_holding_the_marks_is_never_spliced(project: Project, site: Path, tmp_path: Path) -> None:
+    with project.engine().begin() as conn:  # the private-use characters that mark a fact's place, in a title
+        conn.execute(update(table_of(Study)).where(table_of(Study).c.nct_id == "NCT00967785")
+                     .values(brief_title="Plerixafor \ue0000\ue001 and \ue0001\ue001"))  # fmt: skip
+    render_world(project, site)
+    with project.engine().begin() as conn:
+        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
+    render_world(project, site)
+    fresh = tmp_path / "fresh" / "site"
+    render_world(project, fresh)
+    assert snapshot(site, manifest=False) == snapshot(fresh, manifest=False)
+    assert "Plerixafor \ue0000\ue001 and" in (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
 
 
 def test_changed_code_renders_everything_again(project: Project, site: Path, rendered: list[str],
@@ -130,3 +200,17 @@ def test_input_hash_refuses_what_it_cannot_write_exactly() -> None:
     assert reuse.input_hash({"a": 1, "b": [1, 2]}) == reuse.input_hash({"b": [1, 2], "a": 1})
     assert reuse.input_hash({"a": 1}) != reuse.input_hash({"a": 2})
     assert reuse.input_hash({"a": object()}) is None
+
+
+def test_a_new_month_renders_the_study_pages_again_for_their_timelines(project: Project, site: Path,
+                                                                      rendered: list[str]) -> None:  # fmt: skip
+    """A timeline is dashed from the month of our last update: a sync in a new month moves it on every page that
+    has one, so those pages are rendered again, not kept (and the footer facts alone never are the reason)."""
+    with project.engine().begin() as conn:
+        conn.execute(update(table_of(SyncRun)).values(finished_at=dt.datetime(2026, 12, 2, 9, 1, tzinfo=dt.UTC)))
+    render_world(project, site)
+    pages = [rel for rel in per_study(rendered) if rel.startswith("study/")]
+    with_timeline = [p.name for p in (site / "study").iterdir() if 'class="timeline-fig"' in p.read_text("utf-8")]
+    assert with_timeline and sorted(f"study/{name}" for name in with_timeline) == pages
+    page = (site / "study" / with_timeline[0]).read_text(encoding="utf-8")
+    assert "The line is dashed after our last update, December 2026." in page

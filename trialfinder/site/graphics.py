@@ -25,7 +25,9 @@ def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Se
     each of its sites an `id` (the anchor its map marker links to); return the index map (of the studies the list
     shows first) and the open-studies chart."""
     run = last_succeeded_run(conn)
-    today = f"{run.finished_at:%Y-%m-%d}" if run is not None and run.finished_at else ""
+    # the month of our last update, not its day: a study page then changes with the month, not with every sync
+    # (an unchanged study's page is kept from one render to the next: site/reuse.py)
+    month = f"{run.finished_at:%Y-%m}" if run is not None and run.finished_at else ""
     mine: dict[str, list[EventRow]] = {}
     for event in events:
         mine.setdefault(event.nct_id, []).append(event)
@@ -33,7 +35,7 @@ def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Se
         for number, site in enumerate(study["sites"], 1):
             site["id"] = f"site-{number}"
         study["map"] = study_map(study["sites"], lang)
-        study["timeline"] = study_timeline(study["date_values"], mine.get(study["nct_id"], []), today, lang)
+        study["timeline"] = study_timeline(study["date_values"], mine.get(study["nct_id"], []), month, lang)
     first = [study for study in listed if study["tier"] <= shown_tiers]
     chart = open_per_month(events, run.finished_at if run is not None else None, lang)
     return index_map(first, lang=lang), chart

