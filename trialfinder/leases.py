@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from trialfinder.db import begin_write
 from trialfinder.models import Lease as LeaseRow
 from trialfinder.models import table_of, utcnow
 
@@ -155,7 +154,7 @@ def _take_row(engine: Engine, name: str, run_id: int | None, ttl_s: float, on_ta
     """Write this process's row (taking over a dead owner's); returns the holder written."""
     holder, now = this_process(), utcnow()
     try:
-        with begin_write(engine) as conn:
+        with engine.begin() as conn:  # not begin_write: a busy lease is said at once, not after its holder commits
             old = current(conn, name)
             if old is not None:
                 # on PostgreSQL we hold the advisory lock now: the row's owner is gone
