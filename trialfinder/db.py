@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7472_6961_6C66_0001  # PostgreSQL advisory lock key of schema upgrades ("trialf" + 1)
 # The newest revision in migrations/versions: a database at it needs no Alembic at all. tests/test_migrations.py
 # keeps it equal to the folder's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -76,9 +76,35 @@ def upgrade(engine: Engine) -> None:
         from alembic import command
 
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        with engine.begin() as connection:
+        with engine.connect() as connection, _foreign_keys_off_while_migrating(connection), connection.begin():
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+            _check_foreign_keys(connection)
+
+
+@contextlib.contextmanager
+def _foreign_keys_off_while_migrating(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off around the upgrade's transaction (set outside it: SQLite ignores the PRAGMA inside
+    one), as SQLite's own procedure for schema changes asks: batch mode copies a table and drops the original,
+    which rows of other tables refer to. `_check_foreign_keys` then checks every row before the commit."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse (roll back) an upgrade that left a row pointing at nothing."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the database upgrade left {len(broken)} rows pointing at nothing, e.g. {broken[0]}")
 
 
 @contextlib.contextmanager
