@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,8 @@ from trialfinder.resources import migrations_dir
 
 if TYPE_CHECKING:  # Alembic is imported only to upgrade (or to read the migrations folder)
     from alembic.config import Config as AlembicConfig
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7472_6961_6C66_0001  # PostgreSQL advisory lock key of schema upgrades ("trialf" + 1)
@@ -46,6 +50,51 @@ def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextlib.contextmanager
+def big_transaction(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()` for a transaction that writes a lot (a sync run): all or nothing as ever.
+
+    SQLite: its commit does not copy the write-ahead log into the database file (wal_autocheckpoint is off on its
+    connection while it runs); a thread does that right after the commit (`checkpoint`), while the caller goes on
+    (readers never wait for a checkpoint in WAL mode). Elsewhere: just `engine.begin()`.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+    thread = threading.Thread(target=checkpoint, args=(engine,), name="wal-checkpoint")
+    thread.start()
+
+
+def checkpoint(engine: Engine) -> tuple[int, int] | None:
+    """SQLite: copy the write-ahead log into the database file without blocking or waiting for anyone (PASSIVE; the
+    next writer then starts the log from its beginning again). Returns the log's frames and those copied; None when
+    it could not run (logged, never raised: the next commit or close checkpoints anyway)."""
+    try:
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            _busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+    except Exception as exc:  # a checkpoint is housekeeping: the data is committed already
+        log.debug("WAL checkpoint after a sync did not run: %s", exc)
+        return None
+    log.debug("WAL checkpoint after a sync: %d of %d frames copied", copied, frames)
+    return int(frames), int(copied)
 
 
 def alembic_config(url: str) -> AlembicConfig:
