@@ -1,4 +1,5 @@
-"""Alembic: upgrading an empty database to head gives exactly the models' schema; a second open is a no-op; 0008
+"""Alembic: the migrations from nothing to head give exactly the models' schema, which an empty database gets at
+once; a second open is a no-op; 0008
 (each record stored once) keeps every version and every output byte of a 0007 database with data."""
 
 from __future__ import annotations
@@ -28,16 +29,29 @@ from trialfinder.db import (
 from trialfinder.models import Base, Study, StudyVersion, studies_with_records, table_of
 
 
-def test_upgrade_from_empty_to_head_equals_the_models(database_url: str) -> None:
-    url = database_url
-    engine = open_database(url)
+def test_the_migrations_from_empty_to_head_equal_the_models(database_url: str) -> None:
+    engine = upgrade_to(database_url, "head")
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == head_revision(url) == HEAD_REVISION
+        assert context.get_current_revision() == head_revision(database_url) == HEAD_REVISION
+    assert current_revision(engine) == HEAD_REVISION
+
+
+def test_an_empty_database_gets_the_models_schema_at_head_without_alembic(database_url: str) -> None:
+    engine = open_database(database_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert context.get_current_revision() == HEAD_REVISION
     assert current_revision(engine) == HEAD_REVISION
     assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
-    open_database(url)  # already at head: nothing to do, nothing fails
+    open_database(database_url)  # already at head: nothing to do, nothing fails
+    with make_engine(database_url).begin() as conn:  # and Alembic can take it from there
+        cfg = alembic_config(database_url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        command.check(cfg)
 
 
 # --- 0008: each record stored once -------------------------------------------------------------------------------
