@@ -91,6 +91,9 @@ def copy_as_0007(source: Engine, target: Engine) -> None:
                 into = table
             if rows:
                 write.execute(insert(into), rows)
+            if write.dialect.name == "postgresql" and "id" in table.c:  # rows copied with their ids: move the sequence
+                write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                   f"COALESCE(MAX(id), 0) + 1, false) FROM {table.name}"))  # fmt: skip
 
 
 def outputs(project: Project, out: Path) -> dict[str, bytes]:
