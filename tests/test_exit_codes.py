@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,9 @@ def test_a_corrupt_database_is_one_line_and_exit_1_for_every_reader(project: Pro
     project.cli("sync")
     database = project.path / "trialfinder.db"
     engine = create_engine(f"sqlite:///{database}")
-    with engine.connect() as conn:
-        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    with engine.connect() as conn:  # busy while the sync's own checkpoint (a thread) still runs: wait for it
+        while conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).scalar():
+            time.sleep(0.05)
     engine.dispose()
     data = bytearray(database.read_bytes())
     page = 4096

@@ -1,5 +1,6 @@
 """Start-up: `trialfinder --help` and a sync's start import neither the command modules nor Alembic, and the help
-of each lazily loaded command is the one its module gives."""
+of each lazily loaded command is the one its module gives; a sync's first requests leave before SQLAlchemy loads,
+and are not sent twice."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
+from tests.conftest import Project
 from trialfinder.cli.main import LAZY_COMMANDS, main
 from trialfinder.db import open_database
 
@@ -38,3 +40,26 @@ def test_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> N
     code += "print('alembic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_syncs_first_requests_leave_before_sqlalchemy_is_imported(project: Project) -> None:
+    code = (
+        "import sys\nfrom trialfinder.ingest import client\nseen = []\nreal = client.ApiClient.open_early\n"
+        "def watch(self, searches=()):\n"
+        "    seen.append((sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'alembic'))), len(searches)))\n"
+        "    return real(self, searches)\n"
+        "client.ApiClient.open_early = watch\nfrom trialfinder.cli import run\n"
+        f"code = run(['--config', {str(project.config_path)!r}, 'sync', '--full'])\nprint(seen, code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == f"[([], {len(project.config.searches)})] 0"
+    assert "studies seen" in out
+
+
+def test_the_requests_sent_early_are_not_sent_again(project: Project) -> None:
+    for args in (("sync", "--full"), ("sync",), ("sync", "--full")):
+        project.api.clear_log()
+        project.cli(*args)
+        sent = [(r.path, tuple(sorted(r.params.items()))) for r in project.api.requests]
+        assert len(sent) == len(set(sent)) and sum(path == "/version" for path, _ in sent) == 1, sent
+        assert any(path == "/studies" for path, _ in sent)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from email.utils import formataddr, getaddresses, parseaddr
+from typing import TYPE_CHECKING
 
-import email_validator
+if TYPE_CHECKING:  # imported when an address is checked: loading a config without [email] needs none (15 ms)
+    import email_validator
 
 MAX_ADDRESS_CHARS = 254
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
@@ -35,6 +37,8 @@ def _checked(text: str) -> email_validator.ValidatedEmail:
         raise InvalidAddress("the e-mail address is empty")
     if len(value) > MAX_ADDRESS_CHARS:
         raise InvalidAddress(f"{value!r} is not a valid e-mail address: longer than {MAX_ADDRESS_CHARS} characters")
+    import email_validator
+
     try:
         return email_validator.validate_email(value, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:

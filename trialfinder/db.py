@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +22,13 @@ from trialfinder.resources import migrations_dir
 if TYPE_CHECKING:  # Alembic is imported only to upgrade (or to read the migrations folder)
     from alembic.config import Config as AlembicConfig
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 0x7472_6961_6C66_0001  # PostgreSQL advisory lock key of schema upgrades ("trialf" + 1)
 # The newest revision in migrations/versions: a database at it needs no Alembic at all. tests/test_migrations.py
 # keeps it equal to the folder's head.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -67,6 +71,51 @@ def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor.close()
 
 
+@contextlib.contextmanager
+def big_transaction(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()` for a transaction that writes a lot (a sync run): all or nothing as ever.
+
+    SQLite: its commit does not copy the write-ahead log into the database file (wal_autocheckpoint is off on its
+    connection while it runs); a thread does that right after the commit (`checkpoint`), while the caller goes on
+    (readers never wait for a checkpoint in WAL mode). Elsewhere: just `engine.begin()`.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+    thread = threading.Thread(target=checkpoint, args=(engine,), name="wal-checkpoint")
+    thread.start()
+
+
+def checkpoint(engine: Engine) -> tuple[int, int] | None:
+    """SQLite: copy the write-ahead log into the database file without blocking or waiting for anyone (PASSIVE; the
+    next writer then starts the log from its beginning again). Returns the log's frames and those copied; None when
+    it could not run (logged, never raised: the next commit or close checkpoints anyway)."""
+    try:
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            _busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+    except Exception as exc:  # a checkpoint is housekeeping: the data is committed already
+        log.debug("WAL checkpoint after a sync did not run: %s", exc)
+        return None
+    log.debug("WAL checkpoint after a sync: %d of %d frames copied", copied, frames)
+    return int(frames), int(copied)
+
+
 def alembic_config(url: str) -> AlembicConfig:
     """An Alembic config pointing at the shipped migrations folder and `url`."""
     from alembic.config import Config as AlembicConfig
@@ -92,12 +141,57 @@ def upgrade(engine: Engine) -> None:
     with _migration_lock(engine):
         if current_revision(engine) == HEAD_REVISION:  # another process did it while we waited
             return
+        if _create_if_empty(engine):
+            return
         from alembic import command
 
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        with engine.begin() as connection:
+        with engine.connect() as connection, _foreign_keys_off_while_migrating(connection), connection.begin():
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+            _check_foreign_keys(connection)
+
+
+def _create_if_empty(engine: Engine) -> bool:
+    """A database without any table gets the models' schema at once, stamped HEAD_REVISION, in one transaction:
+    what the migrations from nothing build (tests/test_migrations.py holds the two equal), without Alembic."""
+    from sqlalchemy import inspect
+
+    from trialfinder.models import Base
+
+    with engine.begin() as conn:
+        if inspect(conn).get_table_names():
+            return False
+        Base.metadata.create_all(conn)
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                          "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))  # Alembic's own table
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": HEAD_REVISION})
+    return True
+
+
+@contextlib.contextmanager
+def _foreign_keys_off_while_migrating(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off around the upgrade's transaction (set outside it: SQLite ignores the PRAGMA inside
+    one), as SQLite's own procedure for schema changes asks: batch mode copies a table and drops the original,
+    which rows of other tables refer to. `_check_foreign_keys` then checks every row before the commit."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse (roll back) an upgrade that left a row pointing at nothing."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the database upgrade left {len(broken)} rows pointing at nothing, e.g. {broken[0]}")
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -103,7 +104,8 @@ class Lease(Base):
 
 
 class Study(Base):
-    """The current state of one study, flattened for filtering and export, plus its current raw record."""
+    """The current state of one study, flattened for filtering and export; its current record is the version row
+    `current_version_id` points at (each record is stored once, in study_versions)."""
 
     __tablename__ = "studies"
 
@@ -145,7 +147,8 @@ class Study(Base):
     has_results: Mapped[bool] = mapped_column(Boolean, default=False)
     brief_summary: Mapped[str | None] = mapped_column(Text)
     eligibility_criteria: Mapped[str | None] = mapped_column(Text)
-    raw_json: Mapped[str] = mapped_column(Text)
+    # The study_versions row holding the current record (always the study's newest version).
+    current_version_id: Mapped[int] = mapped_column(ForeignKey("study_versions.id"))
     content_hash: Mapped[str] = mapped_column(String(64))
     # normalize.fingerprint of the raw bytes the API last sent for this study: a page's unchanged studies are
     # found by it before they are parsed. None until a sync has seen the study's bytes.
@@ -279,6 +282,12 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     sent_at: Mapped[dt.datetime]
     event_count: Mapped[int] = mapped_column(Integer)
+
+
+def studies_with_records() -> Select[Any]:
+    """Every `studies` column plus `raw_json`, the current record, read from the version row it points at."""
+    studies, versions = table_of(Study), table_of(StudyVersion)
+    return select(studies, versions.c.raw_json).join(versions, versions.c.id == studies.c.current_version_id)
 
 
 def utcnow() -> dt.datetime:

@@ -14,18 +14,20 @@ from tests.worldgen import load_fixture_studies, make_study
 from trialfinder.db import open_database
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.normalize import normalize
-from trialfinder.models import Study, StudyLocation, table_of
+from trialfinder.models import Study, StudyLocation, StudyVersion, SyncRun, table_of
 
 studies = table_of(Study)
 locations = table_of(StudyLocation)
+versions = table_of(StudyVersion)
+runs = table_of(SyncRun)
 NOW = dt.datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 def study_rows() -> list[dict[str, Any]]:
     rows = []
-    for record in [*load_fixture_studies(), *(make_study(i) for i in range(40))]:
+    for number, record in enumerate([*load_fixture_studies(), *(make_study(i) for i in range(40))], start=1):
         item = normalize(record)
-        rows.append({**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash})
+        rows.append({**item.study, "current_version_id": number, "content_hash": item.content_hash})
     rows[0]["phases"] = []
     rows[1]["healthy_volunteers"] = None
     return rows
@@ -47,8 +49,18 @@ def stored(engine: Engine, table: str) -> list[tuple[Any, ...]]:
         return [tuple((v, type(v).__name__) for v in r) for r in rows]
 
 
+def add_versions(engine: Engine) -> None:
+    """The version rows the studies rows point at (study_rows: the n-th study's current version is id n)."""
+    with engine.begin() as conn:
+        conn.execute(insert(runs), [{"id": 1, "started_at": NOW, "status": "succeeded", "mode": "full"}])
+        conn.execute(insert(versions), [
+            {"id": row["current_version_id"], "nct_id": row["nct_id"], "content_hash": row["content_hash"],
+             "raw_json": "{}", "run_id": 1, "recorded_at": NOW} for row in study_rows()])  # fmt: skip
+
+
 def fill(engine: Engine, *, fast: bool) -> None:
     stamps = {"first_seen": NOW, "last_seen": NOW, "last_changed": NOW, "removed_at": None, "removed_reason": None}
+    add_versions(engine)
     with engine.begin() as conn:
         if fast:
             insert_rows(conn, studies, study_rows(), stamps)
@@ -89,6 +101,7 @@ def test_insert_rows_with_no_rows_does_nothing(tmp_path: Path) -> None:
 def test_a_column_left_to_its_default_gets_the_default(tmp_path: Path) -> None:
     """has_results has a Python-side default (False): rows without it go through Core, which fills it in."""
     engine = open_database(url_for(tmp_path, "defaults"))
+    add_versions(engine)
     rows = study_rows()[:2]
     for row in rows:
         del row["has_results"]

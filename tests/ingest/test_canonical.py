@@ -142,3 +142,16 @@ def test_loads_checked_vouches_only_for_floats_orjson_writes_as_json(value: Any)
     assert canonical_json_and_hash(parsed, plain) == reference(parsed)
     if plain:
         assert canonical._fast_canonical(parsed, floats_plain=True) is not None or isinstance(value, int)
+
+
+@pytest.mark.parametrize("misc", [
+    {"versionHolder": "2026-11-20"}, {"versionHolder": "x", "removedCountries": ["France"]},
+    {"a": 1, "versionHolder": "y", "z": [1.5]}, {"versionHolder": 1e-05}, {"versionHolder": None},
+])  # fmt: skip
+def test_the_hashed_text_spliced_from_the_full_one_is_the_definitions(misc: dict[str, Any]) -> None:
+    record = {"protocolSection": {"t": "\\"}, "derivedSection": {"miscInfoModule": misc}}
+    assert canonical_json_and_hash(record) == reference(record)
+    twice = {**record, "protocolSection": {"miscInfoModule": copy.deepcopy(misc)}}  # the same piece elsewhere too
+    assert canonical_json_and_hash(twice) == reference(twice)
+    inside = {**record, "protocolSection": {"text": '"miscInfoModule":' + json.dumps(misc, separators=(",", ":"))}}
+    assert canonical_json_and_hash(inside) == reference(inside)

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from tests import testdb
 from tests.conftest import Project
 from trialfinder.ingest.checks import newest_valid_date
-from trialfinder.models import Study, StudySearch, table_of
+from trialfinder.models import Study, StudySearch, studies_with_records, table_of
 
 
 def set_date(value: str) -> Any:
@@ -25,7 +25,7 @@ def set_date(value: str) -> Any:
 
 def study_row(project: Project, nct_id: str) -> Any:
     with project.engine().connect() as conn:
-        return conn.execute(select(table_of(Study)).where(table_of(Study).c.nct_id == nct_id)).first()
+        return conn.execute(studies_with_records().where(table_of(Study).c.nct_id == nct_id)).first()
 
 
 def windows(project: Project) -> set[str | None]:

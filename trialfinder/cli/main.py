@@ -126,22 +126,31 @@ def sync(ctx: click.Context, full: bool) -> None:
     run succeeded, else full. Shows a progress bar on a terminal and ends with a one-line summary. The run is one
     transaction: if it fails, the database is as it was. Exit 3 if another sync is running.
     """
-    from trialfinder.ingest.runs import SyncBusy
-    from trialfinder.ingest.sync import SyncFailed
-    from trialfinder.run.signals import raise_on_sigterm
-    from trialfinder.run.sync import run_sync
+    from trialfinder.ingest.client import ApiClient  # no SQLAlchemy: the first requests leave before it loads
 
     app: AppContext = ctx.obj
     quiet = bool(ctx.meta.get("quiet"))
-    raise_on_sigterm()
+    config = app.config
+    api = ApiClient(config.api)
+    # GET /version (and page 1 of each search for a full run) go out while the database is opened
+    api.open_early([(search.name, dict(search.params)) for search in config.searches] if full else [])
     try:
-        result = run_sync(app.config, app.engine, full=full, progress=False if quiet else None)
-    except SyncBusy as exc:
-        fail(str(exc), EXIT_BUSY)
-    except SyncFailed as exc:
-        fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        fail("sync interrupted; nothing was changed", 130)
+        from trialfinder.ingest.runs import SyncBusy
+        from trialfinder.ingest.sync import SyncFailed
+        from trialfinder.run.signals import raise_on_sigterm
+        from trialfinder.run.sync import run_sync
+
+        raise_on_sigterm()
+        try:
+            result = run_sync(config, app.engine, full=full, progress=False if quiet else None, client=api)
+        except SyncBusy as exc:
+            fail(str(exc), EXIT_BUSY)
+        except SyncFailed as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            fail("sync interrupted; nothing was changed", 130)
+    finally:
+        api.close()
     if not quiet:
         click.echo(result.summary())
 

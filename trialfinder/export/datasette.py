@@ -24,6 +24,8 @@ RENAMED_IN = {("study_locations", "status"): "site_status", ("change_events", "i
               ("study_versions", "id"): "version_id"}  # fmt: skip
 STORED_ONLY = {
     "raw_json": "The study record exactly as the ClinicalTrials.gov API sent it (JSON text).",
+    "current_version_id": "The study's current version (study_versions.id): its raw_json is the current record, "
+                          "stored once.",
     "start_date_sort": "start_date as a date for sorting (a partial date at its first day).",
     "primary_completion_date_sort": "primary_completion_date as a date for sorting.",
     "completion_date_sort": "completion_date as a date for sorting.",

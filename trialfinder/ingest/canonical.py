@@ -89,10 +89,32 @@ def canonical_json_and_hash(record: dict[str, Any], floats_plain: bool = False) 
     full = _fast_canonical(record, floats_plain)
     if full is not None:
         kept = _without_ignored(record)
-        hashed = full if kept is record else _fast_canonical(kept, floats_plain)
+        hashed = full if kept is record else _spliced(full, record, kept) or _fast_canonical(kept, floats_plain)
         if hashed is not None:
             return full.decode("utf-8"), hashlib.sha256(hashed).hexdigest()
     return exact_canonical_json_and_hash(record)
+
+
+def _spliced(full: bytes, record: dict[str, Any], kept: dict[str, Any]) -> bytes | None:
+    """The fast canonical text of `kept` made from `full`, that of `record`, without encoding the record again: the
+    one object holding the ignored key, as it is encoded inside `full` ("key":{...}), is replaced by its encoding
+    without it. Only when that piece occurs exactly once in `full` (it occurs at least once: there), so nothing else
+    can be replaced; None otherwise (one ignored path only, not at the top)."""
+    if len(HASH_IGNORED_PATHS) != 1:
+        return None
+    (path,) = HASH_IGNORED_PATHS
+    if len(path) < 2:
+        return None
+    before, after = get_path(record, *path[:-1]), get_path(kept, *path[:-1])
+    old, new = _fast_canonical(before, True), _fast_canonical(after)
+    if old is None or new is None:
+        return None
+    key = _fast_canonical(path[-2], True)
+    assert key is not None
+    piece = key + b":" + old
+    if full.count(piece) != 1:
+        return None
+    return full.replace(piece, key + b":" + new)
 
 
 def exact_canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:

@@ -29,6 +29,8 @@ from trialfinder.config import ApiConfig
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# The first pages `open_early` fetches ahead are kept while their bodies total less than this (the first always).
+EARLY_PAGES_BYTES = 16 * 1024 * 1024
 MAX_RETRY_AFTER_S = 300.0
 MAX_BACKOFF_S = 60.0
 DEMO_HINT = "to see trialfinder work offline, run `trialfinder demo`"
@@ -65,17 +67,63 @@ class ApiClient:
     sleep: Callable[[float], None] = time.sleep
     requests_made: int = 0
     _last_request_at: float | None = None
+    # open_early's thread, and what it got: "version" and each search's first page (or the exception instead).
+    _early: threading.Thread | None = field(default=None, repr=False)
+    _early_results: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.session.headers["User-Agent"] = self.config.user_agent_header
         self.session.headers["Accept"] = "application/json"
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections (after open_early's requests, if they still run)."""
+        self._early_done()
         self.session.close()
 
+    def open_early(self, searches: Iterable[tuple[str, dict[str, str]]] = ()) -> None:
+        """Send GET /version, then page 1 of each of `searches` (name, params), from a thread now, while the caller
+        opens its database; `version` and `iter_pages` then use what it got (an error it met is raised there, as if
+        met there). Page 1s are kept while their bodies total under EARLY_PAGES_BYTES (the first always)."""
+        self._early = threading.Thread(target=self._fetch_early, args=(list(searches),), name="trialfinder-opening",
+                                       daemon=True)  # fmt: skip
+        self._early.start()
+
+    def _fetch_early(self, searches: list[tuple[str, dict[str, str]]]) -> None:
+        try:
+            self._early_results["version"] = self._version()
+        except BaseException as exc:  # raised by version(), in the caller's thread
+            self._early_results["version"] = exc
+            return
+        held = 0
+        for _name, params in searches:
+            if held and held >= EARLY_PAGES_BYTES:
+                return
+            try:
+                page, size = self._first_page(params)
+            except BaseException as exc:  # raised by iter_pages when it gets to this search
+                self._early_results[_params_key(params)] = exc
+                return
+            self._early_results[_params_key(params)] = page
+            held += size
+
+    def _early_done(self) -> None:
+        if self._early is not None and self._early is not threading.current_thread():
+            self._early.join()
+
+    def _take_early(self, key: Any) -> Any:
+        """What open_early got for `key` (once), None when it did not fetch it; an error it met is raised."""
+        self._early_done()
+        found = self._early_results.pop(key, None)
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
     def version(self) -> dict[str, Any]:
-        """GET /version: {"apiVersion": ..., "dataTimestamp": ...}."""
+        """GET /version: {"apiVersion": ..., "dataTimestamp": ...} (open_early's answer when it got one)."""
+        early = self._take_early("version")
+        return early if early is not None else self._version()
+
+    def _version(self) -> dict[str, Any]:
         data = self.get_json("/version")
         if not isinstance(data, dict) or "apiVersion" not in data:
             raise ApiError(f"unexpected /version answer: {str(data)[:200]}")
@@ -95,15 +143,24 @@ class ApiClient:
 
     def iter_pages(self, params: dict[str, str]) -> Iterator[Page]:
         """Every page of GET /studies for `params`: same parameters on each page, countTotal asked on page 1."""
-        base = {**params, "format": "json", "pageSize": str(self.config.page_size), "countTotal": "true"}
-        token: str | None = None
+        page = self._take_early(_params_key(params)) or self._first_page(params)[0]
         while True:
-            query = dict(base) if token is None else {**base, "pageToken": token}
-            studies, total, token = self._get("/studies", query, split_page)
-            token = token or None
-            yield Page(studies, total if isinstance(total, int) and not isinstance(total, bool) else None, token)
-            if token is None:
+            yield page
+            if page.next_page_token is None:
                 return
+            page = self._page(params, page.next_page_token)[0]
+
+    def _first_page(self, params: dict[str, str]) -> tuple[Page, int]:
+        return self._page(params, None)
+
+    def _page(self, params: dict[str, str], token: str | None) -> tuple[Page, int]:
+        """One page of GET /studies and the size of its body."""
+        query = {**params, "format": "json", "pageSize": str(self.config.page_size), "countTotal": "true"}
+        if token is not None:
+            query["pageToken"] = token
+        (studies, total, next_token), size = self._get("/studies", query, lambda body: (split_page(body), len(body)))
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        return Page(studies, total, next_token or None), size
 
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
@@ -200,6 +257,10 @@ def split_page(body: bytes) -> tuple[list[Any], Any, Any]:
             raise ApiError("unexpected /studies answer: no 'studies' list") from None
         return data["studies"], data.get("totalCount"), data.get("nextPageToken")
     return shape.studies, shape.totalCount, shape.nextPageToken
+
+
+def _params_key(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(params.items()))
 
 
 def _name_not_resolved(exc: BaseException) -> bool:

@@ -1,5 +1,7 @@
 """Writes to the database: studies, with a version row only when the hash changes (sync runs: `ingest.runs`).
 
+Each record is stored once, in its study_versions row; the studies row points at the current one.
+
 `StudyWriter` works inside the caller's transaction (one per sync run) a page at a time, with set-based SQL:
 one SELECT for the page's existing rows, then executemany inserts (bulk.insert_rows) and updates. Plain SQLAlchemy
 Core, portable.
@@ -213,15 +215,19 @@ class StudyWriter:
     def _apply(self, search_name: str, plan: _PagePlan) -> None:
         """The page's writes, set-based; `_previous` gets the replaced records of changed studies."""
         fresh, changed, touched, prints = plan.fresh, plan.changed, plan.touched, plan.prints
-        if changed:  # the versions they replace, read in one query before the rows are overwritten
+        if changed:  # the versions they replace, read in one query before the rows point elsewhere
             self._previous.update(self._raw([item.nct_id for item in changed]))
+        written = fresh + changed
+        # Each record is stored once: in its version row, which the studies row then points at.
+        current = self._insert_versions(written)
         if fresh:
-            insert_rows(self.conn, studies, [self._study_row(item, prints, first_seen=True) for item in fresh],
+            insert_rows(self.conn, studies,
+                        [self._study_row(item, prints, current, first_seen=True) for item in fresh],
                         {**self._stamps, "first_seen": self.now})  # fmt: skip
         if changed:
             self.conn.execute(
                 update(studies).where(studies.c.nct_id == bindparam("key")),
-                [{"key": item.nct_id, **self._study_row(item, prints, first_seen=False)} for item in changed],
+                [{"key": item.nct_id, **self._study_row(item, prints, current, first_seen=False)} for item in changed],
             )
             self.conn.execute(delete(locations).where(locations.c.nct_id.in_([i.nct_id for i in changed])))
         if touched:
@@ -232,9 +238,7 @@ class StudyWriter:
             )
         if plan.refingerprint:
             self.conn.execute(update(studies).where(studies.c.nct_id == bindparam("key")), plan.refingerprint)
-        written = fresh + changed
         if written:
-            insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
             location_rows = [{"nct_id": i.nct_id, **loc} for i in written for loc in i.locations]
             insert_rows(self.conn, locations, location_rows)
         self._record_matches(search_name, list(plan.rows))
@@ -276,18 +280,37 @@ class StudyWriter:
         return found
 
     def _raw(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The stored raw records of `nct_ids`, by id."""
-        rows = self.conn.execute(select(studies.c.nct_id, studies.c.raw_json).where(studies.c.nct_id.in_(nct_ids)))
+        """The current stored records of `nct_ids`, by id."""
+        rows = self.conn.execute(
+            select(studies.c.nct_id, versions.c.raw_json)
+            .join(versions, versions.c.id == studies.c.current_version_id)
+            .where(studies.c.nct_id.in_(nct_ids))
+        )
         return {nct_id: _loads(raw) for nct_id, raw in rows}
+
+    def _insert_versions(self, written: Sequence[Normalized]) -> dict[str, int]:
+        """Insert a version row for each new or changed study; returns their ids by NCT id (a study written twice
+        in this run, on two pages with different content, gets its newest)."""
+        if not written:
+            return {}
+        insert_rows(self.conn, versions, [self._version_row(item) for item in written], {"recorded_at": self.now})
+        query = (
+            select(versions.c.nct_id, versions.c.id)
+            .where(versions.c.run_id == self.run_id, versions.c.nct_id.in_([item.nct_id for item in written]))
+            .order_by(versions.c.id)
+        )
+        return {nct_id: version_id for nct_id, version_id in self.conn.execute(query)}
 
     @property
     def _stamps(self) -> dict[str, Any]:
         """What every written studies row gets besides its content (new rows also get first_seen)."""
         return {"last_seen": self.now, "last_changed": self.now, "removed_at": None, "removed_reason": None}
 
-    def _study_row(self, item: Normalized, prints: dict[str, str | None], *, first_seen: bool) -> dict[str, Any]:
-        """A studies row; a new one (first_seen) leaves the _stamps columns to insert_rows."""
-        row = {**item.study, "raw_json": item.raw_json, "content_hash": item.content_hash,
+    def _study_row(self, item: Normalized, prints: dict[str, str | None], current: dict[str, int], *,
+                   first_seen: bool) -> dict[str, Any]:  # fmt: skip
+        """A studies row pointing at its version row; a new one (first_seen) leaves the _stamps columns to
+        insert_rows."""
+        row = {**item.study, "current_version_id": current[item.nct_id], "content_hash": item.content_hash,
                "raw_fingerprint": prints.get(item.nct_id)}  # fmt: skip
         if first_seen:
             return row

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from trialfinder.config import Config, SearchConfig
+from trialfinder.db import big_transaction
 from trialfinder.ingest.canonical import fingerprint, loads_checked
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.reconcile import check_missing, removal_gate
@@ -134,7 +135,7 @@ def run_sync(
     outcome = _Reconciled()
     try:
         version = api.version()
-        with _automatic_gc_paused(), engine.begin() as conn:
+        with _automatic_gc_paused(), big_transaction(engine) as conn:
             retry = _previous_retry(conn)
             writer = StudyWriter(conn, run_id, now)
             _sync_searches(api, writer, config.searches, since, progress, handlers, stop)

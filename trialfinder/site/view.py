@@ -22,7 +22,7 @@ from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
 from trialfinder.i18n import N_, ntr, tr
-from trialfinder.models import Study, StudyLocation, StudySearch, last_succeeded_run, table_of
+from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, studies_with_records, table_of
 from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.filter_options import GROUP_SLUGS, filter_options
@@ -128,7 +128,7 @@ def load_studies(config: Config, conn: Connection, events: Sequence[EventRow], l
                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Every study in the database as a display dict, most recently updated first (removed ones included,
     flagged `removed`); `events` are every change event, newest first (`newest_events`), for the timelines."""
-    studies, locs, matches = table_of(Study), table_of(StudyLocation), table_of(StudySearch)
+    locs, matches = table_of(StudyLocation), table_of(StudySearch)
     topics: dict[str, list[str]] = {}
     order = {s.name: i for i, s in enumerate(config.searches)}
     for nct_id, name in conn.execute(select(matches.c.nct_id, matches.c.search_name)):
@@ -142,7 +142,7 @@ def load_studies(config: Config, conn: Connection, events: Sequence[EventRow], l
     run = last_succeeded_run(conn)
     today = f"{run.finished_at:%Y-%m-%d}" if run is not None and run.finished_at else ""
     result = []
-    for row in conn.execute(select(studies)):
+    for row in conn.execute(studies_with_records()):
         names = sorted(topics.get(row.nct_id, []), key=lambda n: (order.get(n, len(order)), n))
         result.append(study_view(row, sites.get(row.nct_id, []), history.get(row.nct_id, []), names, config,
                                  today, lang))
