@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from tests import testdb
-from trialfinder.db import begin_write, make_engine
+from trialfinder.db import begin_write, big_transaction, make_engine
 
 pytestmark = pytest.mark.skipif(testdb.ON_POSTGRES, reason="SQLite's locking")
 
@@ -33,5 +33,21 @@ def test_a_read_then_write_transaction_waits_for_nobody_and_is_never_refused(tmp
         conn.exec_driver_sql("INSERT INTO t VALUES (4)")
     with ours.connect() as conn:
         assert [x for (x,) in conn.exec_driver_sql("SELECT x FROM t ORDER BY x")] == [1, 4]
+    ours.dispose()
+    other.dispose()
+
+
+def test_the_sync_transaction_holds_the_write_lock_from_its_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sync.db'}"
+    ours, other = make_engine(url), make_engine(url, busy_timeout_ms=100)
+    with ours.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    with big_transaction(ours) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM t").all()  # it reads what it stored first
+        with pytest.raises(OperationalError, match="locked"), other.begin() as theirs:  # a renewal, say: it waits
+            theirs.exec_driver_sql("INSERT INTO t VALUES (1)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    with other.connect() as conn:
+        assert [x for (x,) in conn.exec_driver_sql("SELECT x FROM t")] == [2]
     ours.dispose()
     other.dispose()

@@ -75,9 +75,11 @@ def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
 def big_transaction(engine: Engine) -> Iterator[Connection]:
     """`engine.begin()` for a transaction that writes a lot (a sync run): all or nothing as ever.
 
-    SQLite: its commit does not copy the write-ahead log into the database file (wal_autocheckpoint is off on its
-    connection while it runs); a thread does that right after the commit (`checkpoint`), while the caller goes on
-    (readers never wait for a checkpoint in WAL mode). Elsewhere: just `engine.begin()`.
+    SQLite: the write lock is taken at BEGIN, as `begin_write` does (the sync reads what it stored, then writes: a
+    lease renewed in between must not refuse its writes). Its commit does not copy the write-ahead log into the
+    database file (wal_autocheckpoint is off on its connection while it runs); a thread does that right after the
+    commit (`checkpoint`), while the caller goes on (readers never wait for a checkpoint in WAL mode). Elsewhere:
+    just `engine.begin()`.
     """
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
@@ -88,6 +90,7 @@ def big_transaction(engine: Engine) -> Iterator[Connection]:
         assert driver is not None
         (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
         driver.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execution_options(**{_WRITES: True})
         try:
             with conn.begin():
                 yield conn
