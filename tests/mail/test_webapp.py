@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 from tests.conftest import Project, write_config
 from tests.scenario import change_world
 from tests.smtpserver import SmtpServer, free_port, text_part
@@ -360,33 +360,28 @@ def test_serve_command_serves_site_and_subscribe_page(web: Web) -> None:
 @pytest.mark.browser
 def test_pages_are_accessible_and_the_form_works_in_a_browser(web: Web) -> None:
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
 
     axe = Axe()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 375, "height": 740})  # a phone
-            page.goto(web.url + "subscribe")
-            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
-            page.get_by_label("Your e-mail address").fill("ada@example.org")
-            page.get_by_label("WHIM syndrome").check()
-            page.get_by_label("Once a day").check()
-            page.get_by_role("button", name="Subscribe").click()
-            page.wait_for_load_state()
-            assert page.get_by_role("heading", name="Check your inbox").is_visible()
-            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
-            page.goto(link(web.smtp.handler.to("ada@example.org")[0], "confirm"))
-            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
-            page.get_by_role("button", name="Confirm").click()
-            page.wait_for_load_state()
-            assert page.get_by_role("heading", name="You are subscribed").is_visible()
-            row = web.subscriber("ada@example.org")
-            assert row is not None and row.status == "confirmed" and row.frequency == "daily"
-            page.goto(web.url + "subscribe")
-            page.get_by_role("button", name="Subscribe").click()  # empty address: the browser itself asks for it
-            assert page.url == web.url + "subscribe"
-            page.goto(f"{web.url}unsubscribe?token=nope")
-            assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 375, "height": 740})  # a phone
+        page.goto(web.url + "subscribe")
+        assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+        page.get_by_label("Your e-mail address").fill("ada@example.org")
+        page.get_by_label("WHIM syndrome").check()
+        page.get_by_label("Once a day").check()
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("heading", name="Check your inbox").is_visible()
+        assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+        page.goto(link(web.smtp.handler.to("ada@example.org")[0], "confirm"))
+        assert axe.run(page).violations_count == 0, axe.run(page).generate_report()
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_load_state()
+        assert page.get_by_role("heading", name="You are subscribed").is_visible()
+        row = web.subscriber("ada@example.org")
+        assert row is not None and row.status == "confirmed" and row.frequency == "daily"
+        page.goto(web.url + "subscribe")
+        page.get_by_role("button", name="Subscribe").click()  # empty address: the browser itself asks for it
+        assert page.url == web.url + "subscribe"
+        page.goto(f"{web.url}unsubscribe?token=nope")
+        assert axe.run(page).violations_count == 0, axe.run(page).generate_report()

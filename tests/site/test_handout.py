@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
 
@@ -26,14 +26,8 @@ def site(project: Project, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def test_largest_study_prints_on_at_most_two_a4_pages(browser: Any, site: Path) -> None:

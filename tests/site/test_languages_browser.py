@@ -4,20 +4,16 @@ and the language switcher takes the filters (the query string) along, with the p
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
+from tests.browser import WCAG_21_AA, chromium, served, wait_until
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
-from tests.site.test_site_browser import _QuietHandler, csp_violations
+from tests.site.test_site_browser import csp_violations
 from tests.siteworld import build_site_world
 from tests.worldgen import load_fixture_studies
 from trialfinder.i18n import LANGUAGES
@@ -36,27 +32,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         config = project.config
         config = dataclasses.replace(config, site=dataclasses.replace(config.site, languages=LANGUAGES))
         render_site(config, project.engine(), folder / "site")
-    handler = functools.partial(_QuietHandler, directory=str(folder / "site"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(folder / "site") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ import said once, the study page details, and the parent's filters in chromium g
 from __future__ import annotations
 
 import dataclasses
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, WCAG_21_AA, wait_until
+from tests.browser import WCAG_21_AA, chromium, served, wait_until
 from tests.conftest import Project, write_config
 from tests.fakeapi import FakeCtGov
 from tests.patientworld import (
@@ -138,33 +135,18 @@ WORD_LINES = """word => {
 }"""
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def index_url(world: tuple[Project, Path]) -> Iterator[str]:
     _, site = world
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(site) as url:
+        yield url + "index.html"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
