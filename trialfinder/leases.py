@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from trialfinder.db import begin_write
 from trialfinder.models import Lease as LeaseRow
 from trialfinder.models import table_of, utcnow
 
@@ -153,13 +154,15 @@ def _advisory_lock(engine: Engine, name: str) -> Connection | None:
 def _take_row(engine: Engine, name: str, run_id: int | None, ttl_s: float, on_takeover: TakeOver | None) -> str:
     """Write this process's row (taking over a dead owner's); returns the holder written."""
     holder, now = this_process(), utcnow()
+    with engine.connect() as reader:  # a live holder is said at once, without waiting for the write lock
+        old = current(reader, name)
+    if old is not None and not _gone(engine, old, now):
+        raise LeaseBusy(old)
     try:
-        with engine.begin() as conn:  # not begin_write: a busy lease is said at once, not after its holder commits
+        with begin_write(engine) as conn:  # it reads, then writes: on SQLite the write lock is taken first
             old = current(conn, name)
             if old is not None:
-                # on PostgreSQL we hold the advisory lock now: the row's owner is gone
-                gone = engine.dialect.name == "postgresql" or old.expires_at <= now or holder_gone(old.holder)
-                if not gone:
+                if not _gone(engine, old, now):
                     raise LeaseBusy(old)
                 taken = conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == old.holder,
                                                           leases.c.since == old.since))  # fmt: skip
@@ -176,6 +179,11 @@ def _take_row(engine: Engine, name: str, run_id: int | None, ttl_s: float, on_ta
         with engine.connect() as reader:
             raise LeaseBusy(current(reader, name)) from None
     return holder
+
+
+def _gone(engine: Engine, old: Any, now: dt.datetime) -> bool:
+    # on PostgreSQL we hold the advisory lock when we look: the row's owner is gone
+    return engine.dialect.name == "postgresql" or old.expires_at <= now or holder_gone(old.holder)
 
 
 def current(conn: Connection, name: str) -> Any:
