@@ -39,6 +39,9 @@
   var LANG = document.documentElement.lang || "en";
   var wordsEl = document.getElementById("js-words"), WORDS = {};
   try { WORDS = wordsEl ? JSON.parse(wordsEl.dataset.words) : {}; } catch (e) { WORDS = {}; }
+  // singular or plural by the language's own rule (French: 0 and 1 are singular), as Babel does for our pages
+  var PLURAL = window.Intl && Intl.PluralRules ? new Intl.PluralRules(LANG) : null;
+  function one(n) { return PLURAL ? PLURAL.select(Number(n)) === "one" : Number(n) === 1; }
   function t(text, values) {  // t("Show {n} more", {n: 5}): the page's words for an English sentence, filled in
     var out = WORDS[text] || text;
     Object.keys(values || {}).forEach(function (key) { out = out.split("{" + key + "}").join(values[key]); });
@@ -128,7 +131,8 @@
     var field = form.elements[name], value = field.value.trim();
     if (name === "q") { return "“" + value + "”"; }
     if (name === "aged") {
-      return t(form.elements.aged_unit.value === "m" ? "Age {n} months" : value === "1" ? "Age {n} year" :
+      var months = form.elements.aged_unit.value === "m";
+      return t(months ? (one(value) ? "Age {n} month" : "Age {n} months") : one(value) ? "Age {n} year" :
         "Age {n} years", { n: value });
     }
     return field.options[field.selectedIndex].text;
@@ -187,14 +191,14 @@
       s[name] = "";
       if (name === "aged") { s.aged_unit = ""; }
       var n = countWith(s);
-      if (n) { offers.push({ n: n, text: t(n === 1 ? "{n} study {wider}" : "{n} studies {wider}",
+      if (n) { offers.push({ n: n, text: t(one(n) ? "{n} study {wider}" : "{n} studies {wider}",
         { n: n, wider: WIDER[name] }), drop: name }); }
     });
     if (otherEl && form.elements.scope.value !== "all") {
       var all = choices();
       all.scope = "all";
       var n = countWith(all);
-      if (n) { offers.push({ n: n, text: t(n === 1 ? "{n} study including {label}" : "{n} studies including {label}",
+      if (n) { offers.push({ n: n, text: t(one(n) ? "{n} study including {label}" : "{n} studies including {label}",
         { n: n, label: otherEl.dataset.label }), scope: true }); }
     }
     offers.sort(function (a, b) { return b.n - a.n; });
@@ -295,7 +299,7 @@
       if (ok !== it.shown) { it.shown = ok; changed.push(it); }
     }
     for (i = 0; i < changed.length; i++) { changed[i].row.hidden = !changed[i].shown; }
-    countEl.textContent = t(items.length === 1 ? "{found} of {total} study" : "{found} of {total} studies",
+    countEl.textContent = t(one(items.length) ? "{found} of {total} study" : "{found} of {total} studies",
       { found: found, total: items.length });
     noneEl.hidden = found > 0;
     moreRows.hidden = found <= limit;

@@ -84,3 +84,19 @@ def test_the_language_switcher_keeps_the_filters(page: Any, base_url: str) -> No
         page.keyboard.press("Enter")
     assert page.evaluate("document.documentElement.lang") == "de"
     assert page.evaluate("location.pathname + location.search") == "/de/index.html?status=recruiting"
+
+
+def test_what_the_script_writes_takes_the_languages_own_plural_rule(page: Any, base_url: str) -> None:
+    """French says "0 an" (0 and 1 are singular there), English "0 years" and "1 month" (Intl.PluralRules)."""
+    page.goto(base_url + "fr/index.html")
+    page.fill("#f-aged", "0")
+    wait_until(page, "document.querySelectorAll('#chips .chip').length === 1")
+    assert "Âge 0 an" in page.locator("#chips").inner_text() and "0 ans" not in page.locator("#chips").inner_text()
+    page.goto(base_url + "index.html")
+    page.fill("#f-aged", "0")
+    wait_until(page, "document.querySelectorAll('#chips .chip').length === 1")
+    assert "Age 0 years" in page.locator("#chips").inner_text()
+    page.select_option("#f-aged-unit", "m")
+    page.fill("#f-aged", "1")
+    wait_until(page, "document.getElementById('chips').innerText.includes('Age 1 month')")
+    assert "Age 1 months" not in page.locator("#chips").inner_text()
