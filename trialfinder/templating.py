@@ -32,12 +32,6 @@ def markdown(text: str | None) -> Markup:
     return Markup(_markdown().render(text))  # noqa: S704 - markdown-it with html=False escapes all source text
 
 
-def human_date(value: Any, lang: str = i18n.DEFAULT_LANGUAGE) -> str:
-    """'2019-06' -> 'June 2019', '2019-06-30' -> '30 June 2019', a datetime -> '23 Nov 2026 15:30 UTC' (in `lang`:
-    trialfinder.i18n.human_date)."""
-    return i18n.human_date(value, lang)
-
-
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
 
 
@@ -65,7 +59,7 @@ LANGUAGE_FILTERS = {
     "field_words": wording.field_words,
     "terms_in": glossary.terms_in,
     "reading_note": wording.reading_note,
-    "number": lambda value, lang: i18n.format_number(value, lang),
+    "number": i18n.format_number,
     "record": lambda value, lang: escape(value) if lang == "en" else Markup('<span lang="en">%s</span>') % value,
 }
 

@@ -17,9 +17,9 @@ from sqlalchemy import Connection
 from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
 from trialfinder.history.events import EventRow, split_baseline
-from trialfinder.i18n import N_, tr
+from trialfinder.i18n import N_, human_date, tr
 from trialfinder.models import last_succeeded_run
-from trialfinder.templating import human_date, make_environment
+from trialfinder.templating import make_environment
 
 FORMATS = {"text": "digest.txt", "markdown": "digest.md", "html": "digest.html"}
 SINCE_HELP = "7d (any number of days), YYYY-MM-DD, or last-run"

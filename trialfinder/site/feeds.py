@@ -20,9 +20,10 @@ from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
 from trialfinder.db import connection_of
 from trialfinder.history.events import Baseline, EventFilter, EventRow, load_events, split_baseline
+from trialfinder.i18n import human_date
 from trialfinder.models import last_succeeded_run
 from trialfinder.outfile import write_text_atomic
-from trialfinder.templating import human_date, make_environment
+from trialfinder.templating import make_environment
 
 # A name no one owns (RFC 2606 .invalid), so ids never depend on where the site is published. Never change it:
 # feed readers use entry ids to know what they have already shown.

@@ -21,14 +21,13 @@ from sqlalchemy import Connection, select
 from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
-from trialfinder.i18n import N_, ntr, tr
+from trialfinder.i18n import N_, human_date, ntr, tr
 from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, studies_with_records, table_of
 from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.filter_options import GROUP_SLUGS, filter_options
 from trialfinder.site.graphics import add_graphics
 from trialfinder.site.relevance import study_relevance
-from trialfinder.templating import human_date
 
 CHANGES_SHOWN = 300  # newest events on changes.html
 DISCLAIMER = N_(
