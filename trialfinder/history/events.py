@@ -217,6 +217,14 @@ class Baseline:
         return wording.baseline_words(self.count, lang)
 
 
+def by_study(events: Iterable[EventRow]) -> dict[str, list[EventRow]]:
+    """`events` gathered per study (NCT id), each study's in the order they come."""
+    grouped: dict[str, list[EventRow]] = {}
+    for event in events:
+        grouped.setdefault(event.nct_id, []).append(event)
+    return grouped
+
+
 def split_baseline(events: Sequence[EventRow]) -> tuple[list[Baseline], list[EventRow]]:
     """The baseline events of `events` gathered per run (in the order they first come), and the other events."""
     runs: dict[int, list[EventRow]] = {}

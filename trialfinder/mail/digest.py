@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from trialfinder import wording
 from trialfinder.config import Config, SearchConfig
-from trialfinder.history.events import EventRow, split_baseline
+from trialfinder.history.events import EventRow, by_study, split_baseline
 from trialfinder.i18n import N_, human_date, tr
 from trialfinder.models import last_succeeded_run
 from trialfinder.templating import make_environment
@@ -89,10 +89,8 @@ def digest_context(
         mine = [event for event in events if event.kind in kinds]
         if not mine:
             continue
-        by_study: dict[str, list[EventRow]] = {}
-        for event in sorted(mine, key=lambda e: (order[e.kind], e.id)):
-            by_study.setdefault(event.nct_id, []).append(event)
-        studies = [_study_entry(nct_id, rows, lang) for nct_id, rows in by_study.items()]
+        grouped = by_study(sorted(mine, key=lambda e: (order[e.kind], e.id)))
+        studies = [_study_entry(nct_id, rows, lang) for nct_id, rows in grouped.items()]
         studies.sort(key=lambda s: (s["rank"], s["nct_id"]))
         groups.append({"title": wording.group_words(title, lang), "studies": studies})
     known = [e for e in events if e.kind in order]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from trialfinder.history.events import EventRow
+from trialfinder.history.events import EventRow, by_study
 from trialfinder.models import last_succeeded_run
 from trialfinder.site.timeline import open_per_month, study_timeline
 from trialfinder.site.worldmap import index_map, study_map
@@ -28,9 +28,7 @@ def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Se
     # the month of our last update, not its day: a study page then changes with the month, not with every sync
     # (an unchanged study's page is kept from one render to the next: site/reuse.py)
     month = f"{run.finished_at:%Y-%m}" if run is not None and run.finished_at else ""
-    mine: dict[str, list[EventRow]] = {}
-    for event in events:
-        mine.setdefault(event.nct_id, []).append(event)
+    mine = by_study(events)
     for study in studies:
         for number, site in enumerate(study["sites"], 1):
             site["id"] = f"site-{number}"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trialfinder.history.events import EventRow
+from trialfinder.history.events import EventRow, by_study
 from trialfinder.i18n import N_, human_date, month_abbr, tr
 from trialfinder.site.sites import OPEN_STATUSES
 
@@ -105,10 +105,7 @@ def open_per_month(events: Sequence[EventRow], today: dt.datetime | None,
     removals and reappearances; None without any event."""
     if not events:
         return None
-    mine: dict[str, list[EventRow]] = {}
-    for event in events:
-        mine.setdefault(event.nct_id, []).append(event)
-    histories = [_history(rows) for rows in mine.values()]
+    histories = [_history(rows) for rows in by_study(events).values()]
     start = min(_naive(event.detected_at) for event in events)
     end = max(_naive(today) if today else start, max(_naive(event.detected_at) for event in events))
     months = []

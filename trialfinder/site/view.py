@@ -20,7 +20,7 @@ from sqlalchemy import Connection, select
 
 from trialfinder import wording
 from trialfinder.config import Config
-from trialfinder.history.events import EventFilter, EventRow, load_events, split_baseline
+from trialfinder.history.events import EventFilter, EventRow, by_study, load_events, split_baseline
 from trialfinder.i18n import N_, human_date, ntr, tr
 from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, studies_with_records, table_of
 from trialfinder.site import places
@@ -135,9 +135,7 @@ def load_studies(config: Config, conn: Connection, events: Sequence[EventRow], l
     sites: dict[str, list[Any]] = {}
     for row in conn.execute(select(locs).order_by(locs.c.nct_id, locs.c.position)):
         sites.setdefault(row.nct_id, []).append(row)
-    history: dict[str, list[EventRow]] = {}
-    for event in events:
-        history.setdefault(event.nct_id, []).append(event)
+    history = by_study(events)
     run = last_succeeded_run(conn)
     today = f"{run.finished_at:%Y-%m-%d}" if run is not None and run.finished_at else ""
     result = []
