@@ -1,6 +1,6 @@
-"""Start-up: `trialfinder --help` and a sync's start import neither the command modules nor Alembic, and the help
-of each lazily loaded command is the one its module gives; a sync's first requests leave before SQLAlchemy loads,
-and are not sent twice."""
+"""Start-up: `trialfinder --help` and a sync's start import neither the command modules, Alembic nor Babel, and the
+help of each lazily loaded command is the one its module gives; a sync's first requests leave before SQLAlchemy or
+Babel loads, and are not sent twice."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def test_the_short_help_shown_is_the_commands_own(name: str) -> None:
         assert shown == command.get_short_help_str(limit)
 
 
-def test_help_imports_no_command_module_sqlalchemy_or_alembic() -> None:
+def test_help_imports_no_command_module_sqlalchemy_alembic_or_babel() -> None:
     code = ("import sys\nfrom trialfinder.cli import run\nrun(['--help'])\nprint(sorted(m for m in sys.modules "
-            "if m.startswith(('alembic', 'sqlalchemy', 'trialfinder.cli.'))))")  # fmt: skip
+            "if m.startswith(('alembic', 'sqlalchemy', 'babel', 'trialfinder.cli.'))))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "['trialfinder.cli.common', 'trialfinder.cli.main']"
     assert "subscribers" in out and "Commands:" in out
@@ -42,11 +42,12 @@ def test_opening_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> N
     assert out.strip() == "False"
 
 
-def test_a_syncs_first_requests_leave_before_sqlalchemy_is_imported(project: Project) -> None:
+def test_a_syncs_first_requests_leave_before_sqlalchemy_or_babel_is_imported(project: Project) -> None:
     code = (
         "import sys\nfrom trialfinder.ingest import client\nseen = []\nreal = client.ApiClient.open_early\n"
         "def watch(self, searches=()):\n"
-        "    seen.append((sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'alembic'))), len(searches)))\n"
+        "    seen.append((sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'alembic', 'babel'))),\n"
+        "                 len(searches)))\n"
         "    return real(self, searches)\n"
         "client.ApiClient.open_early = watch\nfrom trialfinder.cli import run\n"
         f"code = run(['--config', {str(project.config_path)!r}, 'sync', '--full'])\nprint(seen, code)\n"

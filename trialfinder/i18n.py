@@ -17,12 +17,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
-from babel.dates import format_date, format_skeleton, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
-from babel.support import Translations
+# Babel is imported by the functions that use it, when first called: the CLI's start (`--help`, the first requests
+# of a sync) imports this module through `wording` and needs none of it.
 
 # The languages we ship a catalog for, English (the source) first.
 LANGUAGES = ("en", "fr", "de", "es", "it")
@@ -65,6 +61,10 @@ def translations(lang: str) -> gettext_module.NullTranslations:
     check_language(lang)
     if lang == DEFAULT_LANGUAGE:
         return gettext_module.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
     with open(catalog_path(lang), "rb") as handle:
         catalog = read_po(handle, locale=lang, domain=DOMAIN)
     buffer = BytesIO()
@@ -86,6 +86,8 @@ def ntr(lang: str, singular: str, plural: str, num: int, **values: Any) -> str:
 
 def format_number(value: int | float, lang: str) -> str:
     """1000 -> '1,000' (en), '1 000' (fr), '1.000' (de)..."""
+    from babel.numbers import format_decimal
+
     return format_decimal(value, locale=lang)
 
 
@@ -103,6 +105,8 @@ def human_date(value: Any, lang: str = DEFAULT_LANGUAGE) -> str:
 
 @lru_cache(maxsize=8192)
 def _human_date(value: Any, lang: str) -> str:
+    from babel.dates import format_date, format_skeleton, format_time
+
     if value is None or value == "":
         return tr(lang, "not given")
     if isinstance(value, dt.datetime):
@@ -128,11 +132,15 @@ def _human_date(value: Any, lang: str) -> str:
 
 def month_abbr(day: dt.date, lang: str) -> str:
     """'Nov' (en), 'nov.' (fr), 'Nov.' (de)...: the month's abbreviation alone."""
+    from babel.dates import format_skeleton
+
     return f"{day:%b}" if lang == DEFAULT_LANGUAGE else format_skeleton("MMM", day, locale=lang)
 
 
 def short_month(day: dt.date, lang: str, *, year: bool = False) -> str:
     """'23 Nov' / '23 Nov 2026' (en, as the digest subjects always were); Babel's day-month skeletons otherwise."""
+    from babel.dates import format_skeleton
+
     if lang == DEFAULT_LANGUAGE:
         return f"{day.day} {day:%b %Y}" if year else f"{day.day} {day:%b}"
     return format_skeleton("yMMMd" if year else "MMMd", day, locale=lang)
@@ -140,6 +148,8 @@ def short_month(day: dt.date, lang: str, *, year: bool = False) -> str:
 
 def best_language(header: str | None, choices: tuple[str, ...] = LANGUAGES) -> str:
     """The language of `choices` an Accept-Language header prefers most (English when none fits)."""
+    from babel import Locale
+
     if header:
         wanted = []
         for index, part in enumerate(header.split(",")):
