@@ -144,6 +144,46 @@ def test_loads_checked_vouches_only_for_floats_orjson_writes_as_json(value: Any)
         assert canonical._fast_canonical(parsed, floats_plain=True) is not None or isinstance(value, int)
 
 
+# Texts the fast parser (msgspec) and the stdlib may read differently: sizes of ints, floats at the edges of the
+# plain range and beyond it, escapes, lone surrogates (escaped and raw), NaN, a BOM, duplicate keys, deep nesting.
+ODD_TEXTS: list[bytes] = [
+    b"-0", b"[-0, -0.0, 0.0, 0e0]", b"123456789012345678901234", b"-9223372036854775809", b"18446744073709551616",
+    b"1e400", b"-1e-400", b"[0.0001, 0.00009999, 9999999999999998.0, 1e16, 1E2, 1.5e-7]", b'"\\ud800"',
+    b'"\xed\xa0\x80"', b"[NaN, Infinity]", b"\xef\xbb\xbf{}", b'{"a": 1, "a": 2.5}', b'"\\u00e4\\n\\/\\u2028"',
+    b" [1] ", b"[" * 600 + b"]" * 600, b'{"x": 2.2250738585072011e-308, "y": 1.7976931348623157e308}',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", ODD_TEXTS, ids=lambda raw: repr(raw[:40]))
+def test_loads_checked_reads_what_json_reads_and_says_plain_as_the_stdlib_does(raw: bytes) -> None:
+    expected = _outcome(canonical._loads_checked_exactly, raw)
+    got = _outcome(loads_checked, raw)
+    assert repr(got) == repr(expected)  # repr: NaN and -0.0 compare as written
+    if isinstance(got, tuple):
+        assert [type(v) for v in _leaves(got[0])] == [type(v) for v in _leaves(expected[0])]
+
+
+def test_loads_checked_on_random_floats_is_the_stdlib() -> None:
+    rng = random.Random(16)
+    floats = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(2000)]
+    floats += [rng.uniform(1, 10) * 10.0 ** rng.randint(-8, 20) for _ in range(2000)]
+    for value in floats:
+        raw = json.dumps([value]).encode()
+        assert repr(loads_checked(raw)) == repr(canonical._loads_checked_exactly(raw)), raw
+
+
+def _leaves(value: Any) -> list[Any]:
+    """The scalars of a parsed JSON value, depth first (without recursion: some values nest deeply)."""
+    leaves, todo = [], [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict | list):
+            todo.extend(reversed(list(item.values() if isinstance(item, dict) else item)))
+        else:
+            leaves.append(item)
+    return leaves
+
+
 @pytest.mark.parametrize("misc", [
     {"versionHolder": "2026-11-20"}, {"versionHolder": "x", "removedCountries": ["France"]},
     {"a": 1, "versionHolder": "y", "z": [1.5]}, {"versionHolder": 1e-05}, {"versionHolder": None},

@@ -1,6 +1,6 @@
 """The canonical text and content hash of a study record (scheme HASH_SCHEME), fast through orjson where that gives
-the exact bytes; the fingerprint of a study's raw bytes; and json parsing that tells whether orjson may be trusted
-with the record's floats. Pure functions."""
+the exact bytes; the fingerprint of a study's raw bytes; and json parsing (through msgspec where it gives json's
+values) that tells whether orjson may be trusted with the record's floats. Pure functions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import orjson
 
 # Paths left out of the content hash, each with the reason. Nothing else is ignored.
@@ -52,9 +53,34 @@ def _fast_canonical(value: Any, floats_plain: bool = False) -> bytes | None:
     return None if not floats_plain and _MAYBE_DIFFERENT.search(out) else out
 
 
+class _NotPlainFloat(Exception):
+    """A float json writes in exponent form, or not finite: the fast parse gives way to the exact one."""
+
+
+def _plain_float(text: str) -> float:
+    value = float(text)
+    if value != 0.0 and not 1e-4 <= abs(value) < 1e16:
+        raise _NotPlainFloat
+    return value
+
+
+# msgspec parses a study about twice as fast as json.loads with a float hook, into the same values wherever it
+# accepts the text (ints of any size, duplicate keys, escapes); it refuses lone surrogates, NaN/Infinity and a BOM,
+# which json takes: those, and any float outside the plain range, go the exact way (_loads_checked_exactly).
+_FAST_DECODER = msgspec.json.Decoder(float_hook=_plain_float)
+
+
 def loads_checked(raw: bytes) -> tuple[Any, bool]:
     """json.loads(raw), and whether each float in it is finite and written without exponent by json, i.e. 0 or
     1e-4 <= |x| < 1e16, where orjson writes every float exactly as json does."""
+    try:
+        return _FAST_DECODER.decode(raw), True
+    except (_NotPlainFloat, msgspec.DecodeError):
+        return _loads_checked_exactly(raw)
+
+
+def _loads_checked_exactly(raw: bytes) -> tuple[Any, bool]:
+    """loads_checked with the stdlib parser, the reference."""
     plain = True
 
     def parse_float(text: str) -> float:
