@@ -135,3 +135,48 @@ def test_read_ahead_keeps_at_most_two_items_alive() -> None:
         with lock:
             worst = max(worst, len(fetched) - number)
     assert worst <= 2 and fetched == list(range(20))
+
+
+def test_a_recognised_study_written_again_since_it_was_looked_up_is_parsed_and_compared(project: Project) -> None:
+    # The writer runs a chunk behind the lookup of a page's fingerprints: a study whose stored row moved on in
+    # between (written again by an earlier chunk) must not be counted unchanged on the old fingerprint.
+    import json
+
+    from tests.worldgen import make_study
+    from trialfinder.ingest.runs import start_run
+    from trialfinder.ingest.store import Candidate, Recognised, StudyWriter
+    from trialfinder.models import utcnow
+
+    engine = project.engine()
+    first = make_study(1)
+    second = json.loads(json.dumps(first))
+    second["protocolSection"]["identificationModule"]["briefTitle"] = "Retitled between two chunks"
+    old_bytes, new_bytes = json.dumps(first).encode(), json.dumps(second).encode()
+    run_id = start_run(engine, "full")
+    with engine.begin() as conn:
+        writer = StudyWriter(conn, run_id, utcnow())
+        writer.write_page("whim", [Candidate.of(first, fingerprint(old_bytes))])
+        nct_id = writer.recognise([fingerprint(old_bytes)])[fingerprint(old_bytes)]
+        looked_up = Recognised(nct_id, fingerprint(old_bytes), old_bytes)
+        writer.write_page("whim", [Candidate.of(second, fingerprint(new_bytes))])  # the earlier chunk
+        changes = writer.write_page("whim", [], [looked_up])  # the old bytes again, recognised on the old print
+        stored = conn.execute(select(studies.c.content_hash, studies.c.raw_fingerprint)).one()
+    assert [change.kind for change in changes] == ["changed"]
+    assert stored.content_hash == Candidate.of(first).content_hash
+    assert stored.raw_fingerprint == fingerprint(old_bytes)
+
+
+def test_an_error_in_a_write_reaches_the_sync_which_rolls_everything_back(project: Project) -> None:
+    engine = project.engine()
+    calls: list[int] = []
+
+    def failing(conn: Any, run_id: int, changes: Any) -> None:
+        calls.append(len(changes))
+        if len(calls) == 2:
+            raise RuntimeError("the second chunk's handler failed")
+
+    with pytest.raises(ingest_sync.SyncFailed, match="second chunk"):
+        ingest_sync.run_sync(project.config, engine, full=True, progress=False, handlers=[failing])
+    assert len(calls) == 2  # nothing written after the error
+    with engine.connect() as conn:
+        assert conn.execute(select(studies.c.nct_id)).first() is None

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.checks import first_line, newest_valid_date, unstorable_field
-from trialfinder.ingest.normalize import Normalized, canonical_json_and_hash, nct_id_of, normalize
+from trialfinder.ingest.normalize import Normalized, canonical_json_and_hash, loads_checked, nct_id_of, normalize
 from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, table_of, utcnow
 
 studies = table_of(Study)
@@ -66,6 +66,16 @@ class Candidate:
     def normalized(self) -> Normalized:
         """The full flat record (only computed for studies that are new or changed)."""
         return normalize(self.record, self.content_hash, self.raw_json)
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A study of a page whose raw bytes (`raw`: bytes or a msgspec.Raw slice of the page) had the stored
+    fingerprint when the page was looked up: the content stored, so it need not be parsed."""
+
+    nct_id: str
+    fingerprint: str
+    raw: Any
 
 
 @dataclass
@@ -114,26 +124,35 @@ class StudyWriter:
         query = select(studies.c.raw_fingerprint, studies.c.nct_id).where(studies.c.raw_fingerprint.in_(fingerprints))
         return {fp: nct_id for fp, nct_id in self.conn.execute(query)}
 
-    def write_page(self, search_name: str, page: Sequence[Candidate], recognised: Sequence[str] = ()) -> list[Change]:
+    def write_page(
+        self, search_name: str, page: Sequence[Candidate], recognised: Sequence[Recognised] = ()
+    ) -> list[Change]:
         """Upsert one page found by `search_name`; returns the studies whose content changed (or are new).
 
         `recognised`: stored studies of the page whose raw bytes had the stored fingerprint (so the same content),
-        counted and stamped as unchanged without having been parsed. A record that cannot be stored (a value no
-        column holds, or the database refuses it) is skipped: logged with its id and field, counted, kept in
-        `skipped` for the next run to retry; the rest of the page is written.
+        counted and stamped as unchanged without having been parsed; one whose stored fingerprint is another by now
+        (written again in this run since it was looked up) is parsed and compared after all. A record that cannot
+        be stored (a value no column holds, or the database refuses it) is skipped: logged with its id and field,
+        counted, kept in `skipped` for the next run to retry; the rest of the page is written.
         """
         unique = [item for item in {item.nct_id: item for item in page}.values() if item.nct_id not in self.skipped]
         listed = {item.nct_id for item in unique}
-        same = [nct_id for nct_id in dict.fromkeys(recognised) if nct_id not in listed and nct_id not in self.skipped]
+        same = [item for item in {item.nct_id: item for item in recognised}.values()
+                if item.nct_id not in listed and item.nct_id not in self.skipped]  # fmt: skip
         if not unique and not same:
             return []
         existing = {
             row.nct_id: row
             for row in self.conn.execute(
                 select(studies.c.nct_id, studies.c.content_hash, studies.c.last_seen, studies.c.removed_at,
-                       studies.c.raw_fingerprint).where(studies.c.nct_id.in_([*listed, *same]))
+                       studies.c.raw_fingerprint).where(studies.c.nct_id.in_([*listed, *(i.nct_id for i in same)]))
             )
         }  # fmt: skip
+        moved = [item for item in same if existing.get(item.nct_id) is None
+                 or existing[item.nct_id].raw_fingerprint != item.fingerprint]  # fmt: skip
+        if moved:
+            unique += self._parsed(search_name, moved)
+            same = [item for item in same if item not in moved]
         plan = _PagePlan(prints={item.nct_id: item.fingerprint for item in unique})
         for item in unique:
             row = existing.get(item.nct_id)
@@ -149,16 +168,25 @@ class StudyWriter:
                 if item.fingerprint is not None and row.raw_fingerprint != item.fingerprint:
                     plan.refingerprint.append({"key": item.nct_id, "raw_fingerprint": item.fingerprint})
             plan.rows[item.nct_id] = row
-        for nct_id in same:
-            if nct_id in existing:  # recognised by its stored fingerprint: unchanged, never parsed
-                plan.touched.append(nct_id)
-                plan.rows[nct_id] = existing[nct_id]
+        for nct_id in (item.nct_id for item in same):  # recognised by its stored fingerprint: unchanged, not parsed
+            plan.touched.append(nct_id)
+            plan.rows[nct_id] = existing[nct_id]
         try:
             with self.conn.begin_nested():
                 self._apply(search_name, plan)
         except (DBAPIError, StatementError) as exc:  # one record the database refuses: find it, write the others
             plan = self._apply_one_by_one(search_name, plan, exc)
         return self._count(plan)
+
+    def _parsed(self, search_name: str, items: Sequence[Recognised]) -> list[Candidate]:
+        """Candidates of recognised studies parsed after all (their stored fingerprint moved on)."""
+        out = []
+        for item in items:
+            try:
+                out.append(Candidate.of(*_loads_with_print(item)))
+            except (ValueError, AttributeError) as exc:
+                log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)
+        return out
 
     def _apply_one_by_one(self, search_name: str, plan: _PagePlan, first_error: Exception) -> _PagePlan:
         """Write each study of a refused page in its own savepoint, skipping (with the error) those refused."""
@@ -358,6 +386,11 @@ class _PagePlan:
     rows: dict[str, Any] = field(default_factory=dict)  # nct_id -> existing row (None for a new study)
     prints: dict[str, str | None] = field(default_factory=dict)  # nct_id -> fingerprint of its raw bytes
     refingerprint: list[dict[str, Any]] = field(default_factory=list)  # unchanged studies whose bytes changed
+
+
+def _loads_with_print(item: Recognised) -> tuple[Any, str, bool]:
+    record, plain = loads_checked(bytes(item.raw))
+    return record, item.fingerprint, plain
 
 
 def _posted(item: Normalized) -> str | None:

@@ -14,7 +14,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,21 +26,22 @@ from trialfinder.config import Config, SearchConfig
 from trialfinder.db import big_transaction
 from trialfinder.ingest.canonical import fingerprint, loads_checked
 from trialfinder.ingest.client import ApiClient
+from trialfinder.ingest.pipeline import ChangeHandler, ChunkWriter
 from trialfinder.ingest.reconcile import check_missing, removal_gate
 from trialfinder.ingest.runs import finish_run, start_run
-from trialfinder.ingest.store import Candidate, Change, StudyWriter, newest_update_posted
+from trialfinder.ingest.store import Candidate, Change, Recognised, StudyWriter, newest_update_posted
 from trialfinder.models import last_succeeded_run, utcnow
 
 log = logging.getLogger(__name__)
 
-ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]
-# Every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
+# ChangeHandler: every sync records change events; callers adding a handler pass (*DEFAULT_HANDLERS, theirs).
 # While a run pauses the automatic cyclic GC, a young-generation collection every this many pages frees what little
 # cyclic garbage the pages leave (a few dozen objects each), so memory stays bounded by one page.
 GC_EVERY_PAGES = 10
-# A page's studies are parsed, compared and written this many at a time, so the Python objects of at most this many
-# records are alive at once (a page of 1000 real-shaped studies parsed whole is ~100 MB of objects).
-PARSED_AT_ONCE = 100
+# A page's studies are parsed, compared and written this many at a time, and one such chunk is written while the
+# next is parsed (ingest.pipeline), so the Python objects of at most twice this many records are alive at once (a
+# page of 1000 real-shaped studies parsed whole is ~100 MB of objects).
+PARSED_AT_ONCE = 50
 
 
 class SyncFailed(Exception):
@@ -247,30 +248,34 @@ def _sync_searches(
     bar: tqdm[Any] | None = None
     current: str | None = None
     try:
-        for number, (name, page) in enumerate(api.iter_searches(plan), start=1):
-            _check_stop(stop)
-            if number % GC_EVERY_PAGES == 0:
-                gc.collect(1)
-            if name != current:
-                _close_search(writer, current, bar)
-                current = name
-                bar = tqdm(desc=name, unit=" studies", disable=None if progress is None else not progress, leave=False)
-                writer.counts.per_search[name] = {"total": None, "seen": 0}
-            tally = writer.counts.per_search[name]
-            if tally["total"] is None and page.total_count is not None:
-                tally["total"] = page.total_count
+        with ChunkWriter(writer, handlers) as chunks:
+            for number, (name, page) in enumerate(api.iter_searches(plan), start=1):
+                _check_stop(stop)
+                if number % GC_EVERY_PAGES == 0:
+                    gc.collect(1)
+                if name != current:
+                    _close_search(writer, current, bar)
+                    current = name
+                    bar = tqdm(desc=name, unit=" studies", disable=None if progress is None else not progress,
+                               leave=False)  # fmt: skip
+                    writer.counts.per_search[name] = {"total": None, "seen": 0}
+                tally = writer.counts.per_search[name]
+                if tally["total"] is None and page.total_count is not None:
+                    tally["total"] = page.total_count
+                    assert bar is not None
+                    bar.total = page.total_count
+                    bar.refresh()
+                prints = _fingerprints(page.studies)
+                known = chunks.recognise([fp for fp, _ in prints if fp is not None])
+                for start in range(0, len(prints), PARSED_AT_ONCE):
+                    candidates, recognised = _sort_out(prints[start:start + PARSED_AT_ONCE], known, name)
+                    chunks.write(name, candidates, recognised)
+                    del candidates, recognised
+                tally["seen"] = (tally["seen"] or 0) + len(page.studies)
                 assert bar is not None
-                bar.total = page.total_count
-                bar.refresh()
-            for start in range(0, len(page.studies), PARSED_AT_ONCE):
-                chunk = page.studies[start:start + PARSED_AT_ONCE]
-                candidates, recognised = _recognise(writer, chunk, name)
-                changes = writer.write_page(name, candidates, recognised)
-                _notify(handlers, writer.conn, writer.run_id, changes)
-                del candidates, changes
-            tally["seen"] = (tally["seen"] or 0) + len(page.studies)
-            assert bar is not None
-            bar.update(len(page.studies))
+                bar.update(len(page.studies))
+                del prints, known
+            chunks.finish()
         _close_search(writer, current, bar)
     finally:
         if bar is not None:
@@ -302,19 +307,29 @@ def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) 
     log.info("search %s: %d studies (API total %s)", name, tally["seen"], tally["total"])
 
 
-def _recognise(writer: StudyWriter, studies: list[Any], search_name: str) -> tuple[list[Candidate], list[str]]:
-    """The page's studies to compare, and the stored ones recognised by the fingerprint of their raw bytes.
+def _fingerprints(studies: list[Any]) -> list[tuple[str | None, Any]]:
+    """(fingerprint of its raw bytes, study) for each study of a page; None for a study the page parser had to
+    parse already (see client.split_page)."""
+    return [(fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None, item) for item in studies]
 
-    A raw study whose fingerprint is stored is the same content as stored: it is never parsed. Every other one is
-    parsed and goes through the exact comparison of content hashes (with its fingerprint, stored with it).
+
+def _sort_out(
+    prints: list[tuple[str | None, Any]], known: dict[str, str], search_name: str
+) -> tuple[list[Candidate], list[Recognised]]:
+    """The studies to compare, and those recognised by a stored fingerprint of their raw bytes (`known`).
+
+    A raw study whose fingerprint is stored is the same content as stored: it is not parsed (the writer checks the
+    stored fingerprint again when it writes). Every other one is parsed and goes through the exact comparison of
+    content hashes (with its fingerprint, stored with it).
     """
-    raw = [(fingerprint(bytes(item)), item) for item in studies if isinstance(item, msgspec.Raw)]
-    known = writer.recognise([fp for fp, _ in raw])
-    recognised = [known[fp] for fp, _ in raw if fp in known]
+    recognised = [Recognised(known[fp], fp, item) for fp, item in prints if fp is not None and fp in known]
     parsed: list[tuple[Any, tuple[str | None, bool]]] = [
-        (record, (fp, plain)) for fp, item in raw if fp not in known for record, plain in [loads_checked(bytes(item))]
+        (record, (fp, plain))
+        for fp, item in prints
+        if fp is not None and fp not in known
+        for record, plain in [loads_checked(bytes(item))]
     ]
-    parsed += [(item, (None, False)) for item in studies if not isinstance(item, msgspec.Raw)]
+    parsed += [(item, (None, False)) for fp, item in prints if fp is None]
     return _candidates([record for record, _ in parsed], search_name, [known for _, known in parsed]), recognised
 
 
