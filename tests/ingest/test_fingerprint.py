@@ -143,7 +143,7 @@ def test_a_recognised_study_written_again_since_it_was_looked_up_is_parsed_and_c
     import json
 
     from tests.worldgen import make_study
-    from trialfinder.ingest.runs import start_run
+    from trialfinder.ingest.runs import finish_run, start_run
     from trialfinder.ingest.store import Candidate, Recognised, StudyWriter
     from trialfinder.models import utcnow
 
@@ -161,6 +161,7 @@ def test_a_recognised_study_written_again_since_it_was_looked_up_is_parsed_and_c
         writer.write_page("whim", [Candidate.of(second, fingerprint(new_bytes))])  # the earlier chunk
         changes = writer.write_page("whim", [], [looked_up])  # the old bytes again, recognised on the old print
         stored = conn.execute(select(studies.c.content_hash, studies.c.raw_fingerprint)).one()
+    finish_run(engine, run_id, status="succeeded", values={})
     assert [change.kind for change in changes] == ["changed"]
     assert stored.content_hash == Candidate.of(first).content_hash
     assert stored.raw_fingerprint == fingerprint(old_bytes)
