@@ -170,3 +170,19 @@ def test_a_sqlite_upgrade_that_leaves_a_dangling_reference_is_rolled_back(databa
         upgrade(engine)
     assert current_revision(engine) == "0007"
     assert "raw_json" in {c["name"] for c in inspect(engine).get_columns("studies")}
+
+
+@pytest.mark.skipif(testdb.ON_POSTGRES, reason="SQLite's page size")
+def test_a_new_sqlite_database_gets_64_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from trialfinder.db import SQLITE_PAGE_SIZE, open_database
+
+    open_database(f"sqlite:///{tmp_path / 'new.db'}").dispose()
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("CREATE TABLE kept (x)")  # a database made before: SQLite's default 4 KiB pages
+    old.close()
+    open_database(f"sqlite:///{tmp_path / 'old.db'}").dispose()
+    sizes = {name: sqlite3.connect(tmp_path / name).execute("PRAGMA page_size").fetchone()[0]
+             for name in ("new.db", "old.db")}  # fmt: skip
+    assert sizes == {"new.db": SQLITE_PAGE_SIZE, "old.db": 4096}
