@@ -64,3 +64,24 @@ def test_the_requests_sent_early_are_not_sent_again(project: Project) -> None:
         sent = [(r.path, tuple(sorted(r.params.items()))) for r in project.api.requests]
         assert len(sent) == len(set(sent)) and sum(path == "/version" for path, _ in sent) == 1, sent
         assert any(path == "/studies" for path, _ in sent)
+
+
+def test_open_early_fetches_two_pages_ahead_while_the_caller_is_busy_and_no_more(project: Project) -> None:
+    import time
+
+    from trialfinder.ingest.client import PAGES_AHEAD, ApiClient
+
+    project.api.clear_log()
+    plan = [(search.name, dict(search.params)) for search in project.config.searches]
+    api = ApiClient(project.config.api)
+    api.open_early(plan)
+    deadline = time.monotonic() + 10
+    while sum(r.path == "/studies" for r in project.api.requests) < PAGES_AHEAD and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # time enough to fetch more, were it allowed to
+    assert [r.path for r in project.api.requests] == ["/version", *["/studies"] * PAGES_AHEAD]
+    assert api.version()["apiVersion"]
+    pages = list(api.iter_searches(plan))
+    api.close()
+    sent = [(r.path, tuple(sorted(r.params.items()))) for r in project.api.requests]
+    assert len(sent) == len(set(sent)) == len(pages) + 1

@@ -52,14 +52,10 @@ def test_a_study_sliding_across_a_page_boundary_is_kept_not_removed(project: Pro
     deleted = order[order.index(slid) - 1]
     pages_before = order.index(slid) // 3
     searches_before = [s.name for s in DEFAULT_SEARCHES].index("cxcr4")
-    # A full sync asks for page 1 of every search first (ApiClient.open_early, these pages are small), then the
-    # other pages search by search: the removal comes right after cxcr4's page `pages_before` is served.
-    if pages_before == 1:
-        served = searches_before + 1
-    else:
-        served = len(DEFAULT_SEARCHES) + pages_before - 1
-        for search in DEFAULT_SEARCHES[:searches_before]:
-            served += max(1, -(-len(first_page_ids(project, search.name)) // 3)) - 1
+    # A full sync asks for the pages search by search: the removal comes right after cxcr4's page `pages_before`.
+    served = pages_before
+    for search in DEFAULT_SEARCHES[:searches_before]:
+        served += max(1, -(-len(first_page_ids(project, search.name)) // 3))
     project.api.after_page(served, lambda fake: fake.remove(deleted))
 
     result = project.cli("sync", "--full")

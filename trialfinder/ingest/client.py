@@ -29,8 +29,8 @@ from trialfinder.config import ApiConfig
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-# The first pages `open_early` fetches ahead are kept while their bodies total less than this (the first always).
-EARLY_PAGES_BYTES = 16 * 1024 * 1024
+# Pages fetched ahead of the caller: with two, the caller holds one and the next downloads (see _ReadAhead).
+PAGES_AHEAD = 2
 # A body is read in pieces of this size: requests' own `.content` reads 10 KiB at a time, ~3,000 Python-level reads
 # for a 30 MB page, each one waiting for the GIL while the sync works on the page before (5 ms each at worst).
 BODY_PIECE_BYTES = 1 << 20
@@ -70,61 +70,51 @@ class ApiClient:
     sleep: Callable[[float], None] = time.sleep
     requests_made: int = 0
     _last_request_at: float | None = None
-    # open_early's thread, and what it got: "version" and each search's first page (or the exception instead).
-    _early: threading.Thread | None = field(default=None, repr=False)
-    _early_results: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # What open_early started: the pages of its searches, fetching, and GET /version's answer (or its error).
+    _early_plan: list[tuple[str, dict[str, str]]] | None = field(default=None, repr=False)
+    _early_pages: _ReadAhead | None = field(default=None, repr=False)
+    _early_version: Any = field(default=None, repr=False)
+    _version_fetched: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         self.session.headers["User-Agent"] = self.config.user_agent_header
         self.session.headers["Accept"] = "application/json"
 
     def close(self) -> None:
-        """Close the pooled connections (after open_early's requests, if they still run)."""
-        self._early_done()
+        """Stop open_early's fetching if it still runs, and close the pooled connections."""
+        if self._early_pages is not None:
+            self._early_pages.close()
+            self._early_pages = None
+        self._early_plan = None
         self.session.close()
 
     def open_early(self, searches: Iterable[tuple[str, dict[str, str]]] = ()) -> None:
-        """Send GET /version, then page 1 of each of `searches` (name, params), from a thread now, while the caller
-        opens its database; `version` and `iter_pages` then use what it got (an error it met is raised there, as if
-        met there). Page 1s are kept while their bodies total under EARLY_PAGES_BYTES (the first always)."""
-        self._early = threading.Thread(target=self._fetch_early, args=(list(searches),), name="trialfinder-opening",
-                                       daemon=True)  # fmt: skip
-        self._early.start()
+        """Send GET /version, then fetch the pages of `searches` (name, params) as `iter_searches` does, from a
+        thread now, while the caller opens its database: `version` and `iter_searches` (for these same searches)
+        then take what it got, an error it met raised there as if met there. Two pages ahead at most, as ever."""
+        self._early_plan = list(searches)
+        self._early_pages = _ReadAhead(self._early_source(self._early_plan))
 
-    def _fetch_early(self, searches: list[tuple[str, dict[str, str]]]) -> None:
+    def _early_source(self, plan: list[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         try:
-            self._early_results["version"] = self._version()
+            self._early_version = self._version()
         except BaseException as exc:  # raised by version(), in the caller's thread
-            self._early_results["version"] = exc
+            self._early_version = exc
             return
-        held = 0
-        for _name, params in searches:
-            if held and held >= EARLY_PAGES_BYTES:
-                return
-            try:
-                page, size = self._first_page(params)
-            except BaseException as exc:  # raised by iter_pages when it gets to this search
-                self._early_results[_params_key(params)] = exc
-                return
-            self._early_results[_params_key(params)] = page
-            held += size
-
-    def _early_done(self) -> None:
-        if self._early is not None and self._early is not threading.current_thread():
-            self._early.join()
-
-    def _take_early(self, key: Any) -> Any:
-        """What open_early got for `key` (once), None when it did not fetch it; an error it met is raised."""
-        self._early_done()
-        found = self._early_results.pop(key, None)
-        if isinstance(found, BaseException):
-            raise found
-        return found
+        finally:
+            self._version_fetched.set()
+        yield from self._pages(plan)
 
     def version(self) -> dict[str, Any]:
         """GET /version: {"apiVersion": ..., "dataTimestamp": ...} (open_early's answer when it got one)."""
-        early = self._take_early("version")
-        return early if early is not None else self._version()
+        if self._early_plan is None or self._early_version is _TAKEN:
+            return self._version()
+        self._version_fetched.wait()
+        found, self._early_version = self._early_version, _TAKEN
+        if isinstance(found, BaseException):
+            raise found
+        assert isinstance(found, dict)
+        return found
 
     def _version(self) -> dict[str, Any]:
         data = self.get_json("/version")
@@ -146,7 +136,7 @@ class ApiClient:
 
     def iter_pages(self, params: dict[str, str]) -> Iterator[Page]:
         """Every page of GET /studies for `params`: same parameters on each page, countTotal asked on page 1."""
-        page = self._take_early(_params_key(params)) or self._first_page(params)[0]
+        page = self._first_page(params)[0]
         while True:
             yield page
             if page.next_page_token is None:
@@ -168,13 +158,21 @@ class ApiClient:
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
 
-        One background thread does the HTTP (and the min_interval_s wait) one page ahead and splits the body into
-        per-study byte slices without building Python objects; it fetches a page only once the one before was taken,
-        so at most two pages are alive. An error in the thread is raised here, at the page it stopped; closing the
-        iterator stops it.
+        One background thread does the HTTP (and the min_interval_s wait) ahead of the caller and splits each body
+        into per-study byte slices without building Python objects: at most two pages are alive (_ReadAhead). An
+        error in the thread is raised here, at the page it stopped; closing the iterator stops it. The pages
+        open_early already fetches for the same searches are taken over.
         """
-        pages = ((name, page) for name, params in searches for page in self.iter_pages(params))
-        return _read_ahead(pages)
+        plan = list(searches)
+        early, self._early_pages = self._early_pages, None
+        if early is not None and plan == self._early_plan:
+            return iter(early)
+        if early is not None:
+            early.close()
+        return iter(_ReadAhead(self._pages(plan)))
+
+    def _pages(self, plan: list[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
+        return ((name, page) for name, params in plan for page in self.iter_pages(params))
 
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET base_url+path and parse JSON, retrying transient faults up to max_retries times."""
@@ -263,10 +261,6 @@ def split_page(body: bytes) -> tuple[list[Any], Any, Any]:
     return shape.studies, shape.totalCount, shape.nextPageToken
 
 
-def _params_key(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(params.items()))
-
-
 def _name_not_resolved(exc: BaseException) -> bool:
     """Whether a connection error comes from a host name that did not resolve (socket.gaierror anywhere in the
     chain requests and urllib3 wrap it in)."""
@@ -317,52 +311,65 @@ def _refused(status: int, path: str, body: str) -> ApiError:
 
 
 _DONE = object()
+_TAKEN = object()
 
 
-def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
-    """Run `source` in a thread, one item ahead of the consumer: at most two items alive, the one the consumer
-    holds and the one being fetched (the thread asks `source` for the next item only once the last was taken)."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
-    tickets: queue.Queue[None] = queue.Queue()
-    tickets.put(None)  # the first item may be fetched at once
-    stop = threading.Event()
+class _ReadAhead:
+    """`source` run on a thread of its own from now on, at most PAGES_AHEAD items ahead of the caller: an item is
+    fetched only while fewer than that are fetched and not yet let go (the caller lets an item go when it asks for
+    the next), so the caller's item and the one downloading are all that is alive. Iterate once; an error in the
+    thread is raised at the item it stopped; `close` (or the end of the iteration) stops the thread."""
 
-    def produce() -> None:
+    def __init__(self, source: Iterator[tuple[str, Page]], ahead: int = PAGES_AHEAD) -> None:
+        self._handoff: queue.Queue[Any] = queue.Queue()
+        self._tickets = threading.Semaphore(ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(source,), name="trialfinder-read-ahead",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _produce(self, source: Iterator[tuple[str, Page]]) -> None:
         try:
             iterator = iter(source)
             while True:
-                while not stop.is_set():
-                    try:
-                        tickets.get(timeout=0.1)
-                        break
-                    except queue.Empty:
-                        continue
-                if stop.is_set():
+                while not self._tickets.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
+                if self._stop.is_set():
                     return
                 item = next(iterator, _DONE)
-                handoff.put(item)
+                self._handoff.put(item)
                 if item is _DONE:
                     return
+                item = None
         except BaseException as exc:  # handed to the consumer, which raises it
-            handoff.put(exc)
+            self._handoff.put(exc)
 
-    thread = threading.Thread(target=produce, name="trialfinder-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = handoff.get()
-            tickets.put(None)
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            item = None
-    finally:
-        stop.set()
-        while thread.is_alive():
+    def __iter__(self) -> Iterator[tuple[str, Page]]:
+        try:
+            while True:
+                item = self._handoff.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                item = None
+                self._tickets.release()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread (after the request it is in, if any) and drop what it fetched."""
+        self._stop.set()
+        while self._thread.is_alive():
             try:
-                handoff.get(timeout=0.1)
+                self._handoff.get(timeout=0.1)
             except queue.Empty:
                 continue
-        thread.join()
+        self._thread.join()
+
+
+def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
+    """`source` fetched ahead of the caller on a thread (_ReadAhead)."""
+    return iter(_ReadAhead(source))
