@@ -106,6 +106,23 @@ def test_fingerprint_ignores_only_the_stamp() -> None:
     assert fingerprint(escaped) != fingerprint(body.replace(b"2025-06-17", b"2025\\u002d07"))
 
 
+@pytest.mark.parametrize("body", [
+    b'{"a":1,"derivedSection":{"miscInfoModule":{"versionHolder":"2025-06-17"},"b":2}}',
+    b'{"derivedSection" : {"miscInfoModule" : { "versionHolder" : "2025"}, "x": "miscInfo"}}',
+    b'{"m":{"miscInfoModule":{"versionHolder":"1"}},"n":{"miscInfoModule":{"versionHolder":"2"}}}',
+    b'{"miscInfoModule":{"other":1,"versionHolder":"3"}}', b'{"miscInfoModule":{"versionHolder":"a\\"b"}}', b"{}",
+])  # fmt: skip
+def test_the_fingerprint_is_still_the_one_stored_fingerprints_were_made_with(body: bytes) -> None:
+    import hashlib
+    import re
+
+    # The definition the stored raw_fingerprint values were made with: the one stamp blanked, then SHA-256.
+    stamp = re.compile(rb'"miscInfoModule"\s*:\s*\{\s*"versionHolder"\s*:\s*"[^"\\]*"')
+    blanked = stamp.sub(b'"miscInfoModule":{"versionHolder":""', body, count=1)
+    expected = hashlib.sha256(blanked if body.count(b'"miscInfoModule"') == 1 else body).hexdigest()
+    assert fingerprint(body) == expected
+
+
 def test_split_page_gives_byte_slices_and_falls_back_to_the_stdlib() -> None:
     studies_, total, token = split_page(b'{"studies":[{"a":1},{"b":[2]}],"totalCount":2,"nextPageToken":"t"}')
     assert [bytes(s) for s in studies_] == [b'{"a":1}', b'{"b":[2]}'] and (total, token) == (2, "t")

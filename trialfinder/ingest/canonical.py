@@ -164,12 +164,24 @@ def exact_canonical_json_and_hash(record: dict[str, Any]) -> tuple[str, str]:
 _VERSION_HOLDER = re.compile(rb'"miscInfoModule"\s*:\s*\{\s*"versionHolder"\s*:\s*"[^"\\]*"')
 
 
+_MISC = b'"miscInfoModule"'
+_BLANK_STAMP = b'"miscInfoModule":{"versionHolder":""'
+
+
 def fingerprint(raw: bytes) -> str:
     """SHA-256 of one study's raw JSON bytes with the versionHolder stamp blanked; equal fingerprints mean equal
     bytes but for the stamp, so equal content hashes (HASH_IGNORED_PATHS ignores the stamp)."""
-    if raw.count(b'"miscInfoModule"') == 1:
-        raw = _VERSION_HOLDER.sub(b'"miscInfoModule":{"versionHolder":""', raw, count=1)
-    return hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    at = raw.find(_MISC)
+    stamp = _VERSION_HOLDER.match(raw, at) if at >= 0 and raw.find(_MISC, at + 1) < 0 else None
+    if stamp is None:
+        digest.update(raw)
+    else:  # hashed in three pieces, the stamp blanked, without copying the record
+        view = memoryview(raw)
+        digest.update(view[:at])
+        digest.update(_BLANK_STAMP)
+        digest.update(view[stamp.end():])
+    return digest.hexdigest()
 
 
 def _sha256(text: str) -> str:

@@ -25,6 +25,7 @@ import msgspec
 import requests
 
 from trialfinder.config import ApiConfig
+from trialfinder.ingest.canonical import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,13 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class Page:
     """One page of GET /studies: each study as its raw JSON bytes (a msgspec.Raw slice of the page, not parsed),
-    or as a parsed dict when the page needed the stdlib parser (see split_page)."""
+    or as a parsed dict when the page needed the stdlib parser (see split_page); and, study by study, the
+    fingerprint of its raw bytes (canonical.fingerprint; None for a parsed one)."""
 
     studies: list[Any]
     total_count: int | None
     next_page_token: str | None
+    fingerprints: list[str | None] = field(default_factory=list)
 
     def records(self) -> list[Any]:
         """Every study of the page parsed (the stdlib parser, as a sync parses a study it does not recognise)."""
@@ -153,7 +156,9 @@ class ApiClient:
             query["pageToken"] = token
         (studies, total, next_token), size = self._get("/studies", query, lambda body: (split_page(body), len(body)))
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        return Page(studies, total, next_token or None), size
+        # Hashed here, on the read-ahead thread: SHA-256 runs without the GIL, beside the caller's work on a page.
+        prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in studies]
+        return Page(studies, total, next_token or None, prints), size
 
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.

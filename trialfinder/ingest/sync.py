@@ -18,13 +18,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from trialfinder.config import Config, SearchConfig
 from trialfinder.db import big_transaction
-from trialfinder.ingest.canonical import fingerprint, loads_checked
+from trialfinder.ingest.canonical import loads_checked
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.pipeline import ChangeHandler, ChunkWriter
 from trialfinder.ingest.reconcile import check_missing, removal_gate
@@ -265,7 +264,7 @@ def _sync_searches(
                     assert bar is not None
                     bar.total = page.total_count
                     bar.refresh()
-                prints = _fingerprints(page.studies)
+                prints = list(zip(page.fingerprints, page.studies, strict=True))
                 known = chunks.recognise([fp for fp, _ in prints if fp is not None])
                 for start in range(0, len(prints), PARSED_AT_ONCE):
                     candidates, recognised = _sort_out(prints[start:start + PARSED_AT_ONCE], known, name)
@@ -305,12 +304,6 @@ def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) 
     bar.close()
     tally = writer.counts.per_search[name]
     log.info("search %s: %d studies (API total %s)", name, tally["seen"], tally["total"])
-
-
-def _fingerprints(studies: list[Any]) -> list[tuple[str | None, Any]]:
-    """(fingerprint of its raw bytes, study) for each study of a page; None for a study the page parser had to
-    parse already (see client.split_page)."""
-    return [(fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None, item) for item in studies]
 
 
 def _sort_out(
