@@ -9,6 +9,9 @@ peak RSS read from the kernel's rusage of that process (os.wait4):
   first        `trialfinder sync --full` into an empty database
   resync-full  the same again, nothing changed (every page downloaded, compared)
   resync-incr  `trialfinder sync` on the unchanged world (incremental window)
+and the start-up: `trialfinder --help` as a whole process, and the imports a sync makes before its first request
+(the CLI and the HTTP client: tests/test_startup.py keeps SQLAlchemy, Alembic and Babel out of them), each the
+fastest of --rounds fresh processes.
 The machine may be shared: phases run `--rounds` times alternating (fetch, fetch-parse, raw, first, resync-full,
 fetch, ...), so a burst of load elsewhere hits each alike; each phase reports its fastest round and the largest
 peak RSS of its rounds. Ratios are from this one run.
@@ -39,7 +42,26 @@ TARGETS = {
     "first_vs_raw": 1.5,  # first full sync at least this many times the raw loop's speed
     "resync_vs_fetch": 1.5,  # unchanged full re-sync at most this many times the fetch-only time
     "rss_mb": 250.0,  # peak RSS of a sync
+    "startup_s": 0.15,  # --help, and the imports before a sync's first request
 }
+_IMPORTS_BEFORE_THE_FIRST_REQUEST = (
+    "import time; started = time.perf_counter(); import trialfinder.cli.main, trialfinder.ingest.client; "
+    "print(time.perf_counter() - started)"
+)
+
+
+def startup(rounds: int) -> dict[str, float]:
+    """Fastest of `rounds`: `trialfinder --help` spawn to exit, and the imports before a sync's first request."""
+    help_s, imports_s = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sys; from trialfinder.cli import main; sys.exit(main())",
+                        "--help"], check=True, capture_output=True)  # fmt: skip
+        help_s.append(time.perf_counter() - started)
+        out = subprocess.run([sys.executable, "-c", _IMPORTS_BEFORE_THE_FIRST_REQUEST], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        imports_s.append(float(out.strip()))
+    return {"help": min(help_s), "imports": min(imports_s)}
 
 
 def serve(n: int) -> None:
@@ -208,6 +230,10 @@ def main() -> None:
         finally:
             server.communicate("")
     report(n, page_size, totals, kind, results, size)
+    start = startup(max(3, rounds))
+    print(f"start-up: --help {start['help']:.3f} s spawn to exit, imports before a sync's first request "
+          f"{start['imports']:.3f} s (target <= {TARGETS['startup_s']} s: "
+          f"{_verdict(max(start.values()) <= TARGETS['startup_s'])})")  # fmt: skip
     return None
 
 
