@@ -183,7 +183,8 @@ class StudyWriter:
         out = []
         for item in items:
             try:
-                out.append(Candidate.of(*_loads_with_print(item)))
+                record, plain = loads_checked(bytes(item.raw))
+                out.append(Candidate.of(record, item.fingerprint, plain))
             except (ValueError, AttributeError) as exc:
                 log.warning("search %s: skipped a record that cannot be stored: %s", search_name, exc)
         return out
@@ -386,11 +387,6 @@ class _PagePlan:
     rows: dict[str, Any] = field(default_factory=dict)  # nct_id -> existing row (None for a new study)
     prints: dict[str, str | None] = field(default_factory=dict)  # nct_id -> fingerprint of its raw bytes
     refingerprint: list[dict[str, Any]] = field(default_factory=list)  # unchanged studies whose bytes changed
-
-
-def _loads_with_print(item: Recognised) -> tuple[Any, str, bool]:
-    record, plain = loads_checked(bytes(item.raw))
-    return record, item.fingerprint, plain
 
 
 def _posted(item: Normalized) -> str | None:
