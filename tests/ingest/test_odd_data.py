@@ -120,3 +120,16 @@ def test_a_record_the_database_refuses_is_skipped_and_the_page_is_written(
     with project.engine().begin() as conn:
         conn.execute(text("DROP TRIGGER refuse"))
     assert ", 1 new," in project.cli("sync").stdout
+
+
+def test_a_skipped_record_the_next_run_finds_in_its_pages_is_not_looked_up_again(project: Project) -> None:
+    target = project.api.nct_ids[1]
+    project.api.update(target, lambda r: r["protocolSection"]["identificationModule"].update(acronym="A" * 150))
+    assert "1 records skipped" in project.cli("sync").stdout
+    project.api.update(target, lambda r: r["protocolSection"]["identificationModule"].update(acronym="OK"))
+    project.api.update(target, set_date(dt.datetime.now(dt.UTC).date().isoformat()))  # inside the window
+    before = len(project.api.requests)
+    again = project.cli("sync")
+    assert "incremental" in again.stdout and ", 1 new," in again.stdout and "skipped" not in again.stdout
+    lookups = [r for r in project.api.requests[before:] if "filter.ids" in r.params or r.path != "/studies"]
+    assert [r.path for r in lookups] == ["/version"]  # its retry was the page that had it: no check of its own

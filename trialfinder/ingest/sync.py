@@ -206,7 +206,7 @@ def _reconcile(
     """
     retry_ids = {item.get("nct_id") for item in retry.get("skipped", []) if isinstance(item, dict)}
     retry_ids |= set(retry.get("unchecked", []))
-    retry_ids -= writer.seen | set(writer.skipped)
+    retry_ids -= set(writer.seen_in_run(sorted(i for i in retry_ids if isinstance(i, str)))) | set(writer.skipped)
     missing = set(writer.missing_ids()) if full else set()
     to_check = sorted(missing | {nct_id for nct_id in retry_ids if isinstance(nct_id, str)})
     verdicts = check_missing(api, config.searches, to_check)
