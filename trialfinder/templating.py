@@ -31,6 +31,11 @@ def markdown(text: str | None) -> Markup:
     """Markdown from a record -> HTML, with raw HTML in the source shown as text."""
     if not text:
         return Markup("")
+    return _rendered(text)
+
+
+@lru_cache(maxsize=4096)  # records repeat boilerplate (eligibility texts, sponsors' standard summaries)
+def _rendered(text: str) -> Markup:
     return Markup(_markdown().render(text))  # noqa: S704 - markdown-it with html=False escapes all source text
 
 
