@@ -21,6 +21,7 @@ its versions in the other languages (hreflang alternates and the language switch
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -104,7 +105,23 @@ def render_site(
 def _render_language(config: Config, source: Engine | Connection, site_dir: Path, lang: str, *,
                      downloads: Sequence[Download], feeds: bool) -> RenderResult:  # fmt: skip
     """One language's whole site: the first of [site] languages into `site_dir`, any other into site_dir/<lang>/
-    (the feeds only with the first)."""
+    (the feeds only with the first), without the cyclic garbage collector.
+
+    The view holds millions of objects that live the whole render: each of the collector's full passes went over all
+    of them (a quarter of an unchanged re-render's CPU time at 5,000 studies, a few percent of a first one). A render
+    leaves next to no garbage cycles (measured: a collection after it finds 10 objects at 5,000 studies, the peak memory
+    is the same), and the collector is back on between languages."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _render_one(config, source, site_dir, lang, downloads=downloads, feeds=feeds)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lang: str, *,
+                downloads: Sequence[Download], feeds: bool) -> RenderResult:  # fmt: skip
     root_lang = lang == config.site.languages[0]
     out_dir = site_dir if root_lang else site_dir / lang
     started = time.perf_counter()
