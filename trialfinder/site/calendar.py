@@ -75,8 +75,8 @@ def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Ite
         if keep is not None and keep(study):
             continue
         serialised[study["nct_id"]] = blocks = [vevent(e) for e in study_events(study)]
-        with open(folder / "calendar" / f"{study['nct_id']}.ics", "wb") as handle:
-            handle.write(calendar_bytes(f"{study['nct_id']}: study dates", blocks))
+        (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(calendar_bytes(f"{study['nct_id']}: study dates",
+                                                                                    blocks))
     if keep_followed is not None and keep_followed():
         return len(serialised)
     followed = [b for study in listed for b in serialised.get(study["nct_id"])
