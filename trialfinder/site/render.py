@@ -44,6 +44,7 @@ from trialfinder.site import places
 from trialfinder.site.about import AboutPage, load_about_pages
 from trialfinder.site.calendar import write_calendars
 from trialfinder.site.feeds import write_feeds
+from trialfinder.site.graphics import StudyPictures
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings
@@ -203,9 +204,8 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         nct_id = study["nct_id"]
         key = reuse.study_hash(study) if reuse is not None else None
         rel = f"study/{nct_id}.html"
-        _page(reuse, folder, rel, inner, (key,),
-              partial(_inner_page, study_template, {"page": "study", "page_path": rel, "study": study,
-                                                    "map_land": land_of}, lang))  # fmt: skip
+        _page(reuse, folder, rel, inner, (key, view.pictures.inputs(study)),
+              partial(_study_page, study_template, rel, study, view.pictures, lang))
         _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
               partial(_handout, handout_template, study, lang))
     return 3 + len(about) + 2 * len(view.studies)
@@ -214,6 +214,13 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
 def _inner_page(template: Template, variables: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
     """A page one folder down (study/, about/) from the shared facts and its own variables, terms linked."""
     return link_terms(template.render(**facts, **variables), "../", lang)
+
+
+def _study_page(template: Template, rel: str, study: dict[str, Any], pictures: StudyPictures, lang: str,
+                facts: dict[str, Any]) -> str:  # fmt: skip
+    """A study's page from the shared facts, with its map and timeline drawn now (a kept page needs neither)."""
+    drawn = {**study, **pictures.draw(study)}
+    return _inner_page(template, {"page": "study", "page_path": rel, "study": drawn, "map_land": land_of}, lang, facts)
 
 
 def _handout(template: Template, study: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
