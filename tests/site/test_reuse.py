@@ -16,6 +16,7 @@ from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
 from trialfinder.history.events import EventRow
 from trialfinder.models import Study, SyncRun, table_of
+from trialfinder.site import calendar as calendar_module
 from trialfinder.site import render as render_module
 from trialfinder.site import reuse
 from trialfinder.site.graphics import StudyPictures
@@ -34,21 +35,21 @@ def site(project: Project, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The per-study files the next render writes itself (study pages and handouts through `_write`, calendars
-    through `write_bytes`), as paths relative to the staging folder."""
+    """The per-study files the next render writes itself (study pages and handouts through render's `_write`,
+    calendars through calendar's `write_staged`), as paths relative to the staging folder."""
     written: list[str] = []
-    real_write, real_bytes = render_module._write, Path.write_bytes
+    real_write, real_staged = render_module._write, calendar_module.write_staged
 
     def write(path: Path, text: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
         real_write(path, text)
 
-    def write_bytes(path: Path, data: bytes) -> int:
+    def write_staged(path: Path, data: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
-        return real_bytes(path, data)
+        real_staged(path, data)
 
     monkeypatch.setattr(render_module, "_write", write)
-    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(calendar_module, "write_staged", write_staged)
     return written
 
 

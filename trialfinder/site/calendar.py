@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from trialfinder.site.staging import write_staged
 from trialfinder.wording import printable
 
 FOLLOWED = "followed.ics"
@@ -75,13 +76,13 @@ def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Ite
         if keep is not None and keep(study):
             continue
         serialised[study["nct_id"]] = blocks = [vevent(e) for e in study_events(study)]
-        (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(calendar_bytes(f"{study['nct_id']}: study dates",
-                                                                                    blocks))
+        write_staged(folder / "calendar" / f"{study['nct_id']}.ics",
+                     calendar_bytes(f"{study['nct_id']}: study dates", blocks))
     if keep_followed is not None and keep_followed():
         return len(serialised)
     followed = [b for study in listed for b in serialised.get(study["nct_id"])
                 or [vevent(e) for e in study_events(study)]]  # fmt: skip
-    (folder / "calendar" / FOLLOWED).write_bytes(calendar_bytes(f"{site_title}: study dates", followed))
+    write_staged(folder / "calendar" / FOLLOWED, calendar_bytes(f"{site_title}: study dates", followed))
     return len(serialised) + 1
 
 

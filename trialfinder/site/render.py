@@ -47,7 +47,7 @@ from trialfinder.site.feeds import write_feeds
 from trialfinder.site.graphics import StudyPictures
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
-from trialfinder.site.staging import make_staging, remove_dead_stagings
+from trialfinder.site.staging import make_staging, remove_dead_stagings, write_staged
 from trialfinder.site.view import Download, SiteView, build_site_view
 from trialfinder.site.worldmap import land_of
 from trialfinder.templating import make_environment
@@ -242,12 +242,7 @@ def _page(reuse: PageReuse | None, folder: Path, rel: str, inner: dict[str, Any]
 
 
 def _write(path: Path, text: str | bytes) -> None:
-    if isinstance(text, bytes):
-        with open(path, "wb") as binary:
-            binary.write(text)
-        return
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
+    write_staged(path, text)
 
 
 def _publish(staging: Path, out_dir: Path, kept: set[str]) -> tuple[str, ...]:
