@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 import shapefile
+import shapely
 from shapely import clip_by_rect
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -58,9 +59,7 @@ def countries() -> tuple[Country, ...]:
             code = str(row.get("ISO_A2_EH") or "")
             if len(code) != 2 or code == "AQ" or not geo.points:
                 continue
-            geometry = shape(geo.__geo_interface__)
-            polygons = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
-            parts.setdefault(code, []).extend(p for p in polygons if isinstance(p, Polygon))
+            parts.setdefault(code, []).extend(_polygons(geo.__geo_interface__))
             if row.get("TYPE") != "Dependency" or code not in names:
                 names[code] = str(row.get("NAME_EN") or row.get("NAME") or code)
     found = []
@@ -68,6 +67,17 @@ def countries() -> tuple[Country, ...]:
         geometry = MultiPolygon(parts[code])
         found.append(Country(code, names[code], geometry, tuple(geometry.bounds)))
     return tuple(found)
+
+
+def _polygons(geo: Any) -> list[Polygon]:
+    """The polygons of a shape's GeoJSON-like (Multi)Polygon, each ring made by shapely from its whole point list at
+    once (shapely.geometry.shape builds them point by point: 0.45 against 0.17 s for the file; the same geometry)."""
+    if geo.get("type") not in ("Polygon", "MultiPolygon"):
+        geometry = shape(geo)
+        return [g for g in getattr(geometry, "geoms", [geometry]) if isinstance(g, Polygon)]
+    rings_of = geo["coordinates"] if geo["type"] == "MultiPolygon" else [geo["coordinates"]]
+    return [shapely.polygons(shapely.linearrings(rings[0]), holes=[shapely.linearrings(h) for h in rings[1:]] or None)
+            if rings else Polygon() for rings in rings_of]  # fmt: skip
 
 
 @functools.cache
