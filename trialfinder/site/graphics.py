@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from trialfinder.history.events import EventRow, by_study
 from trialfinder.models import last_succeeded_run
 from trialfinder.site.timeline import has_timeline, open_per_month, study_timeline
-from trialfinder.site.worldmap import index_map, study_map
+from trialfinder.site.worldmap import index_map_inputs, study_map
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ Pictures = tuple[dict[str, Any], dict[str, Any] | None, StudyPictures]  # the in
 def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Sequence[dict[str, Any]],
                  shown_tiers: int, events: Sequence[EventRow],
                  lang: str = "en") -> Pictures:  # fmt: skip
-    """Give each site of every study dict an `id` (the anchor its map marker links to); return the index map (of the
-    studies the list shows first), the open-studies chart and what draws each study's map and timeline."""
+    """Give each site of every study dict an `id` (the anchor its map marker links to); return what the index map
+    shows (of the studies the list shows first: `worldmap.index_map_inputs`, drawn when the index renders), the
+    open-studies chart and what draws each study's map and timeline."""
     run = last_succeeded_run(conn)
     # the month of our last update, not its day: a study page then changes with the month, not with every sync
     # (an unchanged study's page is kept from one render to the next: site/reuse.py)
@@ -60,4 +61,4 @@ def add_graphics(conn: Connection, studies: Sequence[dict[str, Any]], listed: Se
             site["id"] = f"site-{number}"
     first = [study for study in listed if study["tier"] <= shown_tiers]
     chart = open_per_month(events, run.finished_at if run is not None else None, lang)
-    return index_map(first, lang=lang), chart, StudyPictures(month, by_study(events), lang)
+    return index_map_inputs(first, lang=lang), chart, StudyPictures(month, by_study(events), lang)

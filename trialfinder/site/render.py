@@ -49,7 +49,7 @@ from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings, write_staged
 from trialfinder.site.view import Download, SiteView, build_site_view
-from trialfinder.site.worldmap import land_of
+from trialfinder.site.worldmap import draw_index_map, land_of
 from trialfinder.templating import make_environment
 
 STATIC_FILES = ("site.css", "site.js")
@@ -182,7 +182,7 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
             **top, page="index", page_path="index.html", studies=view.listed, removed=view.removed,
             total=len(view.listed), options=view.options, downloads=list(view.downloads),
             shown_tiers=view.shown_tiers, other=[s for s in view.listed if s["tier"] > view.shown_tiers],
-            world=view.world), "", lang))  # fmt: skip
+            world=draw_index_map(view.world)), "", lang))  # fmt: skip
     if not kept("changes.html", top, view.changes, view.chart):
         _write(folder / "changes.html", link_terms(env.get_template("changes.html").render(
             **top, page="changes", page_path="changes.html", days=view.changes, chart=view.chart), "", lang))

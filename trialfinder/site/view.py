@@ -70,7 +70,7 @@ class SiteView:
     options: dict[str, list[tuple[str, str]]]  # the index filters' choices
     shown_tiers: int  # the list shows tiers 1..shown_tiers until "show all" is chosen
     downloads: tuple[Download, ...]  # files offered on the index page
-    world: dict[str, Any]  # the index map (worldmap.index_map)
+    world: dict[str, Any]  # what the index map shows (worldmap.index_map_inputs; drawn when the index renders)
     chart: dict[str, Any] | None  # changes.html's open studies per month (timeline.open_per_month)
     pictures: StudyPictures  # draws a study's map and timeline for its page (only a page that renders needs them)
 
