@@ -86,6 +86,16 @@ def ntr(lang: str, singular: str, plural: str, num: int, **values: Any) -> str:
 
 def format_number(value: int | float, lang: str) -> str:
     """1000 -> '1,000' (en), '1 000' (fr), '1.000' (de)..."""
+    try:
+        return _format_number(value, lang)  # a view says the same few numbers thousands of times
+    except TypeError:  # not hashable: nothing to remember it by
+        from babel.numbers import format_decimal
+
+        return format_decimal(value, locale=lang)
+
+
+@lru_cache(maxsize=8192, typed=True)  # typed: 1 and 1.0 (and True) are different keys
+def _format_number(value: int | float, lang: str) -> str:
     from babel.numbers import format_decimal
 
     return format_decimal(value, locale=lang)

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import segno
 
 from tests.browser import chromium
 from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
+from trialfinder.site.handout import qr_svg
 
 pytestmark = pytest.mark.browser
 
@@ -60,3 +62,14 @@ def test_every_study_page_links_its_handout(site: Path) -> None:
         html = page.read_text(encoding="utf-8")
         assert f'href="../handout/{page.name}">Print for your doctor</a>' in html
         assert (site / "handout" / page.name).is_file()
+
+
+@pytest.mark.parametrize("url", ["https://clinicaltrials.gov/study/NCT00967785", "https://clinicaltrials.gov/study/"
+                                 "NCT99999999?tab=history&a=1", "https://example.org/" + "x" * 300, "https://a.b/"])
+def test_qr_svg_is_segnos_own_svg(url: str) -> None:
+    """The QR code's SVG, written here from segno's matrix, is byte for byte segno's svg_inline (same modules,
+    same quiet zone, same scale), with the title escaped as segno escapes it."""
+    title = "Code QR : l'étude <NCT> & \"co\""
+    expected = segno.make(url, error="m", mask=0).svg_inline(scale=3, border=2, title=title, dark="#000",
+                                                             light="#fff")  # fmt: skip
+    assert str(qr_svg(url, title)) == expected

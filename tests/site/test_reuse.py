@@ -14,9 +14,13 @@ from sqlalchemy import update
 
 from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
+from trialfinder.history.events import EventRow
 from trialfinder.models import Study, SyncRun, table_of
+from trialfinder.site import calendar as calendar_module
 from trialfinder.site import render as render_module
-from trialfinder.site import reuse
+from trialfinder.site import reuse, worldmap
+from trialfinder.site.graphics import StudyPictures
+from trialfinder.site.timeline import study_timeline
 
 PER_STUDY = ("study", "handout", "calendar")
 
@@ -31,21 +35,21 @@ def site(project: Project, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The per-study files the next render writes itself (study pages and handouts through `_write`, calendars
-    through `write_bytes`), as paths relative to the staging folder."""
+    """The per-study files the next render writes itself (study pages and handouts through render's `_write`,
+    calendars through calendar's `write_staged`), as paths relative to the staging folder."""
     written: list[str] = []
-    real_write, real_bytes = render_module._write, Path.write_bytes
+    real_write, real_staged = render_module._write, calendar_module.write_staged
 
     def write(path: Path, text: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
         real_write(path, text)
 
-    def write_bytes(path: Path, data: bytes) -> int:
+    def write_staged(path: Path, data: str | bytes) -> None:
         written.append(f"{path.parent.name}/{path.name}")
-        return real_bytes(path, data)
+        real_staged(path, data)
 
     monkeypatch.setattr(render_module, "_write", write)
-    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(calendar_module, "write_staged", write_staged)
     return written
 
 
@@ -214,3 +218,45 @@ def test_a_new_month_renders_the_study_pages_again_for_their_timelines(project: 
     assert with_timeline and sorted(f"study/{name}" for name in with_timeline) == pages
     page = (site / "study" / with_timeline[0]).read_text(encoding="utf-8")
     assert "The line is dashed after our last update, December 2026." in page
+
+
+def _event(event_id: int, kind: str, baseline: bool = False) -> EventRow:
+    return EventRow(id=event_id, run_id=1, nct_id="NCT00000001", kind=kind, field_path=None, old=None, new=None,
+                    detected_at=dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC), last_update_posted=None,
+                    version_hash=None, ordinal=1, brief_title="T", acronym=None, overall_status="RECRUITING",
+                    removed=False, baseline=baseline)  # fmt: skip
+
+
+def test_what_a_study_page_draws_its_map_and_timeline_from_is_in_its_hash() -> None:
+    """A study page's map and timeline are drawn only when it renders (graphics.StudyPictures), so what they are drawn
+    from besides the view dict is part of the page's input hash: each event (added, of another kind, a baseline or
+    not) and the month of our last update, which only matters to a page that has a timeline."""
+    undated: dict[str, Any] = {"nct_id": "NCT00000001", "sites": [], "date_values": {"start": (None, None)}}
+    dated: dict[str, Any] = {**undated, "date_values": {"start": ("2025-01", "ACTUAL")}}
+    shown, other = _event(1, "site_added"), _event(2, "field_changed")
+
+    def inputs(study: dict[str, Any], month: str, *events: EventRow) -> list[Any]:
+        return StudyPictures(month, {"NCT00000001": list(events)}, "en").inputs(study)
+
+    assert inputs(undated, "2026-11") == inputs(undated, "2026-12")  # no timeline: the month is no input
+    assert inputs(undated, "2026-11", other) == inputs(undated, "2026-12", other)
+    assert inputs(undated, "2026-11", shown) != inputs(undated, "2026-12", shown)  # an event it draws: a timeline
+    assert inputs(dated, "2026-11") != inputs(dated, "2026-12")
+    assert len({str(inputs(dated, "2026-11", *events)) for events in
+                [(), (shown,), (other,), (shown, other), (_event(1, "site_removed"),), (_event(1, "site_added", True),),
+                 (_event(3, "site_added"),)]}) == 7  # fmt: skip
+    drawn = StudyPictures("2026-11", {"NCT00000001": [shown]}, "en").draw(dated)
+    assert drawn == {"map": None, "timeline": study_timeline(dated["date_values"], [shown], "2026-11", "en")}
+    assert drawn["timeline"] is not None and study_timeline(undated["date_values"], [other], "2026-11", "en") is None
+
+
+def test_an_unchanged_rerender_reads_no_map_shapes(project: Project, site: Path) -> None:
+    """The index map and the study maps are drawn only for pages that render, so an unchanged re-render in a new
+    process never reads the Natural Earth shapes (1.5 s of a 5,000-study re-render before)."""
+    for cached in (worldmap.countries, worldmap._index_base, worldmap._simplified, worldmap.land_of):
+        cached.cache_clear()
+    render_world(project, site)
+    assert worldmap.countries.cache_info().currsize == 0
+    (site / "index.html").unlink()  # a page that renders draws its map again
+    render_world(project, site)
+    assert worldmap.countries.cache_info().currsize == 1 and 'class="land"' in (site / "index.html").read_text("utf-8")

