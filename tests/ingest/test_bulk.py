@@ -109,3 +109,30 @@ def test_a_column_left_to_its_default_gets_the_default(tmp_path: Path) -> None:
         insert_rows(conn, studies, rows, {"first_seen": NOW, "last_seen": NOW, "last_changed": NOW})
     with engine.connect() as conn:
         assert [r.has_results for r in conn.execute(studies.select())] == [False, False]
+
+
+def test_the_driver_gets_multi_row_statements_of_under_a_thousand_values(tmp_path: Path) -> None:
+    # sqlite3's executemany gives the GIL back around every row: the rows go as multi-row INSERTs instead.
+    from sqlalchemy import event, func, select
+
+    from trialfinder.ingest.bulk import ROWS_VARIABLES
+
+    engine = open_database(url_for(tmp_path, "many"))
+    add_versions(engine)
+    rows = [dict(row, position=number) for number, row in enumerate(location_rows() * 40)]
+    sent: list[tuple[str, int]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def watch(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.startswith("INSERT INTO study_locations"):
+            sent.append((statement, len(params) if not many else -1))
+
+    stamps = {"first_seen": NOW, "last_seen": NOW, "last_changed": NOW, "removed_at": None, "removed_reason": None}
+    with engine.begin() as conn:
+        insert_rows(conn, studies, study_rows(), stamps)
+        insert_rows(conn, locations, [dict(row) for row in rows])
+        assert conn.execute(select(func.count()).select_from(locations)).scalar() == len(rows)
+    if engine.dialect.name == "sqlite":
+        columns = len(rows[0])
+        assert all(0 < count <= ROWS_VARIABLES and count % columns == 0 for _, count in sent), sent
+        assert len(sent) == -(-len(rows) // (ROWS_VARIABLES // columns)) > 1
