@@ -85,3 +85,28 @@ def test_open_early_fetches_two_pages_ahead_while_the_caller_is_busy_and_no_more
     api.close()
     sent = [(r.path, tuple(sorted(r.params.items()))) for r in project.api.requests]
     assert len(sent) == len(set(sent)) == len(pages) + 1
+
+
+def test_a_failed_early_version_is_raised_by_version_and_by_the_early_pages(project: Project) -> None:
+    from trialfinder.ingest.client import ApiClient, ApiError
+
+    project.api.fail_next("503", times=50, path="/version")  # every retry fails
+    plan = [(search.name, dict(search.params)) for search in project.config.searches]
+    api = ApiClient(project.config.api)
+    api.open_early(plan)
+    with pytest.raises(ApiError):
+        api.version()
+    with pytest.raises(ApiError):  # not an empty run: the pages say what went wrong too
+        list(api.iter_searches(plan))
+    api.close()
+
+
+def test_version_asks_itself_when_the_early_fetch_was_dropped_for_other_searches(project: Project) -> None:
+    from trialfinder.ingest.client import ApiClient
+
+    plan = [(search.name, dict(search.params)) for search in project.config.searches]
+    api = ApiClient(project.config.api)
+    api.open_early(plan)
+    pages = list(api.iter_searches(plan[:1]))  # another plan: the early pages are dropped
+    assert pages and api.version()["apiVersion"]
+    api.close()

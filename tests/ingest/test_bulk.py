@@ -136,3 +136,20 @@ def test_the_driver_gets_multi_row_statements_of_under_a_thousand_values(tmp_pat
         columns = len(rows[0])
         assert all(0 < count <= ROWS_VARIABLES and count % columns == 0 for _, count in sent), sent
         assert len(sent) == -(-len(rows) // (ROWS_VARIABLES // columns)) > 1
+
+
+@pytest.mark.parametrize("style", ["qmark", "numeric", "named"])
+def test_insert_rows_works_with_each_parameter_style_the_driver_may_use(tmp_path: Path, style: str) -> None:
+    # Multi-row statements repeat the single row's placeholders: only where they are not numbered.
+    from sqlalchemy import create_engine, select
+
+    from trialfinder.models import Base
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'style.db'}", paramstyle=style)  # foreign keys not enforced
+    Base.metadata.create_all(engine)
+    rows = [dict(row, position=number) for number, row in enumerate(location_rows() * 30)]
+    with engine.begin() as conn:
+        insert_rows(conn, locations, [dict(row) for row in rows])
+        got = conn.execute(select(locations.c.nct_id, locations.c.position, locations.c.city)
+                           .order_by(locations.c.position)).all()  # fmt: skip
+    assert [tuple(r) for r in got] == [(row["nct_id"], row["position"], row["city"]) for row in rows]

@@ -10,8 +10,9 @@ to the driver directly as parameter tuples, skipping the per-row parameter assem
 ROWS_VARIABLES values at a time (`INSERT ... VALUES (...), (...), ...`, the compiled single-row statement's values
 repeated): sqlite3's executemany takes and gives back the GIL around every row, and while the sync's other thread
 parses (ingest/pipeline.py) each give-back waits for Python's switch interval: 5,000 rows of 30 KB took 17-20 s
-against a busy thread, 0.8 s as 50-row statements (0.2-0.3 s both, alone). Dialects that batch themselves (e.g.
-psycopg's "insertmanyvalues") keep SQLAlchemy's own path. Portable: nothing here names a dialect.
+against a busy thread, 0.8 s as 50-row statements (0.2-0.3 s both, alone). Dialects that batch themselves keep
+SQLAlchemy's own path; named and numbered parameter styles (psycopg's pyformat) go to the driver's executemany
+as dicts. Portable: nothing here names a dialect.
 """
 
 from __future__ import annotations
@@ -93,10 +94,14 @@ def insert_rows(
         compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
         if sorted(names) == sorted(rows[0]):  # bind names are the column keys (always, for plain names)
-            if compiled.positional and (head := _values_head(compiled.string)) is not None:
+            if compiled.positional:
                 values = operator.itemgetter(*names)
                 params = [values(row) for row in rows] if len(names) > 1 else [(values(row),) for row in rows]
-                _insert_many_rows(conn, *head, params)
+                repeatable = dialect.paramstyle in ("qmark", "format")  # not numbered: the group can be repeated
+                if repeatable and (head := _values_head(compiled.string)) is not None:
+                    _insert_many_rows(conn, *head, params)
+                else:
+                    conn.exec_driver_sql(compiled.string, params)
             else:
                 conn.exec_driver_sql(compiled.string, list(rows))
             return

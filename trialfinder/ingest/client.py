@@ -78,6 +78,7 @@ class ApiClient:
     _early_pages: _ReadAhead | None = field(default=None, repr=False)
     _early_version: Any = field(default=None, repr=False)
     _version_fetched: threading.Event = field(default_factory=threading.Event, repr=False)
+    _readers: list[_ReadAhead] = field(default_factory=list, repr=False)  # every one handed out, closed by close()
 
     def __post_init__(self) -> None:
         self.session.headers["User-Agent"] = self.config.user_agent_header
@@ -85,25 +86,36 @@ class ApiClient:
 
     def close(self) -> None:
         """Stop open_early's fetching if it still runs, and close the pooled connections."""
+        self._drop_early()
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
+        self.session.close()
+
+    def _drop_early(self) -> None:
+        """Stop open_early's pages (not taken by iter_searches); its /version answer stays for version() if got."""
         if self._early_pages is not None:
             self._early_pages.close()
             self._early_pages = None
-        self._early_plan = None
-        self.session.close()
+        if not self._version_fetched.is_set():
+            self._early_plan = None  # it never asked: version() asks itself
 
     def open_early(self, searches: Iterable[tuple[str, dict[str, str]]] = ()) -> None:
         """Send GET /version, then fetch the pages of `searches` (name, params) as `iter_searches` does, from a
         thread now, while the caller opens its database: `version` and `iter_searches` (for these same searches)
         then take what it got, an error it met raised there as if met there. Two pages ahead at most, as ever."""
+        self._drop_early()
         self._early_plan = list(searches)
+        self._version_fetched.clear()
+        self._early_version = None
         self._early_pages = _ReadAhead(self._early_source(self._early_plan))
 
     def _early_source(self, plan: list[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         try:
             self._early_version = self._version()
-        except BaseException as exc:  # raised by version(), in the caller's thread
+        except BaseException as exc:  # raised by version(), in the caller's thread (and by the pages, if taken)
             self._early_version = exc
-            return
+            raise
         finally:
             self._version_fetched.set()
         yield from self._pages(plan)
@@ -169,12 +181,13 @@ class ApiClient:
         open_early already fetches for the same searches are taken over.
         """
         plan = list(searches)
-        early, self._early_pages = self._early_pages, None
-        if early is not None and plan == self._early_plan:
-            return iter(early)
-        if early is not None:
-            early.close()
-        return iter(_ReadAhead(self._pages(plan)))
+        if self._early_pages is not None and plan == self._early_plan:
+            reader, self._early_pages = self._early_pages, None
+        else:
+            self._drop_early()
+            reader = _ReadAhead(self._pages(plan))
+        self._readers.append(reader)
+        return iter(reader)
 
     def _pages(self, plan: list[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         return ((name, page) for name, params in plan for page in self.iter_pages(params))

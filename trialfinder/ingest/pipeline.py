@@ -6,8 +6,8 @@ Still one connection and one transaction: the connection is only ever used by on
 thread while it writes, the caller's for `recognise`, under the same lock), and the caller waits for every write to
 be done (`finish`) before it goes on with the run. At most two chunks of parsed studies are alive: the one being
 written and the one the caller has just parsed, which waits until the first is done. An error in a write is raised
-in the caller at its next hand-over; an error in the caller stops the thread after the chunk it is writing, before
-the caller's transaction rolls back.
+in the caller at its next hand-over; an error in the caller (or a signal while it waits) stops the thread after the
+chunk it is writing, before the caller's transaction rolls back.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class ChunkWriter:
         self._lock = threading.Lock()
         self._todo: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
+        self._abandoned = False
         self._thread = threading.Thread(target=self._work, name="trialfinder-writer", daemon=True)
 
     def __enter__(self) -> ChunkWriter:
@@ -44,11 +45,15 @@ class ChunkWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if error is not None:
+            self._abandoned = True  # the run rolls back: a chunk still queued is not written
         self._stop()
 
     def recognise(self, fingerprints: Sequence[str]) -> dict[str, str]:
-        """`StudyWriter.recognise`, between two writes."""
+        """`StudyWriter.recognise`, between two writes (raising the error a write met, not one that followed)."""
         with self._lock:
+            if self._error is not None:
+                raise self._error
             return self.writer.recognise(fingerprints)
 
     def write(self, search_name: str, candidates: Sequence[Candidate], recognised: Sequence[Recognised]) -> None:
@@ -67,10 +72,19 @@ class ChunkWriter:
             raise self._error
 
     def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._todo.join()  # the chunk being written is finished, not abandoned halfway
-            self._todo.put(_STOP)
-            self._thread.join()
+        """End the thread once the chunk it writes is done, whatever signal comes meanwhile: until it is, the caller
+        must not roll back or commit (a second Ctrl-C or SIGTERM waits, then is raised)."""
+        interrupted: BaseException | None = None
+        while self._thread.is_alive():
+            try:
+                self._todo.join()  # the chunk being written is finished, not abandoned halfway
+                self._todo.put(_STOP)
+                self._thread.join()
+            except BaseException as exc:  # KeyboardInterrupt (SIGTERM too, under the scheduler) while waiting
+                interrupted = interrupted or exc
+                self._abandoned = True
+        if interrupted is not None:
+            raise interrupted
 
     def _work(self) -> None:
         while True:
@@ -78,7 +92,7 @@ class ChunkWriter:
             try:
                 if item is _STOP:
                     return
-                if self._error is None:
+                if self._error is None and not self._abandoned:
                     with self._lock:
                         self._write(*item)
             except BaseException as exc:  # raised in the caller's thread, at its next hand-over
