@@ -246,8 +246,10 @@ def test_a_shared_link_opens_on_its_results_with_removable_chips(phone: Any, ind
     assert phone.input_value("#f-country") == ""
     assert phone.evaluate("document.activeElement.dataset.name") == "age"  # focus stays on the chips
     assert shown(phone) == hrefs(*PARENT_ANSWER, TWELVE_UP, WITHDRAWN_FR)
-    phone.keyboard.press("Space")
+    phone.keyboard.press("Space")  # a button's Space acts on key up: wait for the focus to move on before Enter
+    wait_until(phone, "document.activeElement.dataset.name === 'status'")
     phone.keyboard.press("Enter")  # the focused recruitment chip, now the only one
+    wait_until(phone, "!location.search")
     assert phone.url.endswith("index.html") and chips.count() == 0
     assert phone.locator("#chips").inner_text() == "No filter chosen: every study."
     assert phone.evaluate("document.activeElement.id") == "jump"  # the last chip gone: the link to the list
