@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from tests.conftest import Project
 from trialfinder.ingest import sync as ingest_sync
 from trialfinder.ingest.canonical import fingerprint
-from trialfinder.ingest.client import ApiError, _read_ahead, split_page
+from trialfinder.ingest.client import ApiError, _ReadAhead, split_page
 from trialfinder.models import Study, StudyVersion, table_of
 from trialfinder.run.sync import run_sync
 
@@ -146,7 +146,7 @@ def test_read_ahead_keeps_at_most_two_items_alive() -> None:
                 fetched.append(number)
             yield "s", number
 
-    for _name, item in _read_ahead(source()):
+    for _name, item in _ReadAhead(source()):
         number: int = item  # type: ignore[assignment]  # ints stand in for pages
         threading.Event().wait(0.01)  # let the thread run ahead as far as it may
         with lock:

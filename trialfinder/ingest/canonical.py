@@ -57,9 +57,15 @@ class _NotPlainFloat(Exception):
     """A float json writes in exponent form, or not finite: the fast parse gives way to the exact one."""
 
 
+def _is_plain(value: float) -> bool:
+    """0, or 1e-4 <= |value| < 1e16: json writes it without exponent, and orjson writes it the same (NaN and the
+    infinities are not plain)."""
+    return value == 0.0 or 1e-4 <= abs(value) < 1e16
+
+
 def _plain_float(text: str) -> float:
     value = float(text)
-    if value != 0.0 and not 1e-4 <= abs(value) < 1e16:
+    if not _is_plain(value):
         raise _NotPlainFloat
     return value
 
@@ -86,8 +92,7 @@ def _loads_checked_exactly(raw: bytes) -> tuple[Any, bool]:
     def parse_float(text: str) -> float:
         nonlocal plain
         value = float(text)
-        if value != 0.0 and not 1e-4 <= abs(value) < 1e16:  # NaN and infinities too
-            plain = False
+        plain = plain and _is_plain(value)
         return value
 
     def parse_constant(name: str) -> float:

@@ -151,26 +151,22 @@ class ApiClient:
 
     def iter_pages(self, params: dict[str, str]) -> Iterator[Page]:
         """Every page of GET /studies for `params`: same parameters on each page, countTotal asked on page 1."""
-        page = self._first_page(params)[0]
-        while True:
+        page = self._page(params, None)
+        while page.next_page_token is not None:
             yield page
-            if page.next_page_token is None:
-                return
-            page = self._page(params, page.next_page_token)[0]
+            page = self._page(params, page.next_page_token)
+        yield page
 
-    def _first_page(self, params: dict[str, str]) -> tuple[Page, int]:
-        return self._page(params, None)
-
-    def _page(self, params: dict[str, str], token: str | None) -> tuple[Page, int]:
-        """One page of GET /studies and the size of its body."""
+    def _page(self, params: dict[str, str], token: str | None) -> Page:
+        """One page of GET /studies (the first when `token` is None)."""
         query = {**params, "format": "json", "pageSize": str(self.config.page_size), "countTotal": "true"}
         if token is not None:
             query["pageToken"] = token
-        (studies, total, next_token), size = self._get("/studies", query, lambda body: (split_page(body), len(body)))
+        studies, total, next_token = self._get("/studies", query, split_page)
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         # Hashed here, on the read-ahead thread: SHA-256 runs without the GIL, beside the caller's work on a page.
         prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in studies]
-        return Page(studies, total, next_token or None, prints), size
+        return Page(studies, total, next_token or None, prints)
 
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
@@ -387,7 +383,3 @@ class _ReadAhead:
                 continue
         self._thread.join()
 
-
-def _read_ahead(source: Iterator[tuple[str, Page]]) -> Iterator[tuple[str, Page]]:
-    """`source` fetched ahead of the caller on a thread (_ReadAhead)."""
-    return iter(_ReadAhead(source))

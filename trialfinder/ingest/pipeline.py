@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from trialfinder.ingest.store import Candidate, Change, Recognised, StudyWriter
+from trialfinder.ingest.records import Candidate, Change, Recognised
+from trialfinder.ingest.store import StudyWriter
 
 # What sees every chunk's changes inside the run's transaction (run.sync adds the recording of change events).
 ChangeHandler = Callable[[Connection, int, Sequence[Change]], None]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, update
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from trialfinder.ingest.bulk import insert_rows
@@ -254,26 +254,19 @@ class StudyWriter:
     def seen_in_run(self, nct_ids: Sequence[str]) -> list[str]:
         """Those of `nct_ids` this run has written (new, changed or unchanged), read from their last_seen: no set
         of every id seen is kept in memory (at 50,000 studies it was 5 MB of a run's peak)."""
-        found: list[str] = []
-        for start in range(0, len(nct_ids), 500):
-            found += self.conn.execute(
-                select(studies.c.nct_id).where(
-                    studies.c.nct_id.in_(nct_ids[start:start + 500]), studies.c.last_seen >= self.now
-                )
-            ).scalars()
-        return found
+        return self._ids_among(nct_ids, studies.c.last_seen >= self.now)
 
     def unseen_stored(self, nct_ids: Sequence[str]) -> list[str]:
         """Those of `nct_ids` that are stored, not removed, and not seen by this run."""
+        return self._ids_among(nct_ids, studies.c.removed_at.is_(None), studies.c.last_seen < self.now)
+
+    def _ids_among(self, nct_ids: Sequence[str], *conditions: ColumnElement[bool]) -> list[str]:
+        """The stored ids among `nct_ids` that meet `conditions`, asked 500 at a time."""
         found: list[str] = []
         for start in range(0, len(nct_ids), 500):
-            found += self.conn.execute(
-                select(studies.c.nct_id).where(
-                    studies.c.nct_id.in_(nct_ids[start:start + 500]),
-                    studies.c.removed_at.is_(None),
-                    studies.c.last_seen < self.now,
-                )
-            ).scalars()
+            batch = nct_ids[start:start + 500]
+            query = select(studies.c.nct_id).where(studies.c.nct_id.in_(batch), *conditions)
+            found += self.conn.execute(query).scalars()
         return found
 
     def _raw(self, nct_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -27,8 +27,9 @@ from trialfinder.ingest.canonical import loads_checked
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.pipeline import ChangeHandler, ChunkWriter
 from trialfinder.ingest.reconcile import check_missing, removal_gate
+from trialfinder.ingest.records import Candidate, Change, Recognised
 from trialfinder.ingest.runs import finish_run, start_run
-from trialfinder.ingest.store import Candidate, Change, Recognised, StudyWriter, newest_update_posted
+from trialfinder.ingest.store import StudyWriter, newest_update_posted
 from trialfinder.models import last_succeeded_run, utcnow
 
 log = logging.getLogger(__name__)
@@ -204,11 +205,11 @@ def _reconcile(
     Studies the API still finds are written as seen (missed by paging); proven removals pass the sanity gate and
     are marked; failed checks are kept for the next run.
     """
-    retry_ids = {item.get("nct_id") for item in retry.get("skipped", []) if isinstance(item, dict)}
-    retry_ids |= set(retry.get("unchecked", []))
-    retry_ids -= set(writer.seen_in_run(sorted(i for i in retry_ids if isinstance(i, str)))) | set(writer.skipped)
+    listed = [item.get("nct_id") for item in retry.get("skipped", []) if isinstance(item, dict)]
+    retry_ids = {nct_id for nct_id in [*listed, *retry.get("unchecked", [])] if isinstance(nct_id, str)}
+    retry_ids -= set(writer.seen_in_run(sorted(retry_ids))) | set(writer.skipped)
     missing = set(writer.missing_ids()) if full else set()
-    to_check = sorted(missing | {nct_id for nct_id in retry_ids if isinstance(nct_id, str)})
+    to_check = sorted(missing | retry_ids)
     verdicts = check_missing(api, config.searches, to_check)
     outcome = _Reconciled()
     for search_name, record in verdicts.found:
@@ -323,7 +324,7 @@ def _sort_out(
         for record, plain in [loads_checked(bytes(item))]
     ]
     parsed += [(item, (None, False)) for fp, item in prints if fp is None]
-    return _candidates([record for record, _ in parsed], search_name, [known for _, known in parsed]), recognised
+    return _candidates([record for record, _ in parsed], search_name, [given for _, given in parsed]), recognised
 
 
 def _candidates(
