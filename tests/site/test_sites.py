@@ -67,3 +67,20 @@ def test_tiers_from_the_record_and_the_configured_terms() -> None:
     mine = RelevanceConfig(whim_terms=("myelokathexis",), related_terms=("lymphoma",), other_label="Elsewhere")
     assert study_relevance(study(conditions=["WHIM"]), [], [], mine).tier == 3
     assert study_relevance(study(conditions=["Lymphoma"]), [], [], mine).tier == 2
+
+
+@pytest.mark.parametrize("lat, lon", [(1.7976931348623157e308, 2.35), (48.85, 181.0), (float("nan"), 2.35),
+                                      (-90.5, 0.0), (float("inf"), float("-inf"))])  # fmt: skip
+def test_coordinates_that_are_no_place_on_earth_count_as_none(lat: float, lon: float) -> None:
+    """A record's geoPoint beyond the poles (hypothesis found 1.8e308) would be drawn nowhere and broke the study
+    map: such a site is placed at its city's centre, like a site without coordinates."""
+    from trialfinder.site.view import _geo
+    from trialfinder.site.worldmap import study_map
+
+    odd = SimpleNamespace(lat=lat, lon=lon, city="Paris", country="France")
+    assert _geo(odd) == "48.85,2.35,c"
+    assert _geo(SimpleNamespace(lat=lat, lon=lon, city=None, country=None)) == ""
+    assert _geo(SimpleNamespace(lat=-90.0, lon=180.0, city=None, country=None)) == "-90.00,180.00"
+    site = {"geo": _geo(odd), "state": "open", "facility": "Hospital", "place": "Paris, France", "id": "site-1"}
+    drawn = study_map([site])
+    assert drawn is not None and drawn["placed"] == 1 and drawn["approx"] == 1

@@ -288,8 +288,9 @@ def _tested(row: Any, interventions: Sequence[dict[str, Any]], lang: str) -> str
 
 def _geo(site: Any) -> str:
     """One site's point for data-geo: "lat,lon"; a site without coordinates gets its city's centre from the
-    gazetteer, marked "lat,lon,c" (city-level); "" when its city is not known either."""
-    if site.lat is not None and site.lon is not None:
+    gazetteer, marked "lat,lon,c" (city-level); "" when its city is not known either. Coordinates that are not a
+    place on Earth (a latitude beyond 90, a longitude beyond 180, not finite) count as none."""
+    if site.lat is not None and site.lon is not None and abs(site.lat) <= 90 and abs(site.lon) <= 180:
         return f"{site.lat:.2f},{site.lon:.2f}"
     centre = places.city_centre(site.city, site.country)
     return f"{centre[0]:.2f},{centre[1]:.2f},c" if centre else ""
