@@ -90,3 +90,14 @@ def test_a_multi_line_site_title_is_a_one_line_error(tmp_path: Path) -> None:
     path.write_text('[site]\nout_dir = "site"\ntitle = """WHIM\nBcc: x@example.org"""\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config.toml line 3: 'site.title' must be one line"):
         load_config(path)
+
+
+def test_the_default_cron_expressions_are_valid() -> None:
+    """ScheduleConfig spares APScheduler's import for its defaults; this keeps them parseable as the scheduler will."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from trialfinder.config_sections import ScheduleConfig
+
+    defaults = ScheduleConfig()
+    for expression in (defaults.run_cron, defaults.full_cron):
+        assert CronTrigger.from_crontab(expression, timezone="UTC").fields

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import write_config
 from tests.fakeapi import FakeCtGov
-from tests.test_packaging import pyproject_version
+from tests.test_packaging import source_version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ def test_wheel_in_a_fresh_venv_syncs_against_the_fake_api(tmp_path: Path, fake_a
     ).stdout  # fmt: skip
     assert str(env_dir) in located, "must use the installed copy, not the checkout"
     shown = subprocess.run([*command, "--version"], cwd=work, check=True, capture_output=True, text=True).stdout
-    assert shown.strip() == f"trialfinder, version {pyproject_version()}"
+    assert shown.strip() == f"trialfinder, version {source_version()}"
     synced = subprocess.run([*command, "sync"], cwd=work, capture_output=True, text=True, timeout=120)
     assert synced.returncode == 0, synced.stderr
     assert synced.stdout.startswith("sync full: ") and " 0 studies seen" not in synced.stdout

@@ -1,8 +1,9 @@
-"""Packaging facts a packager checks: one version (pyproject.toml) everywhere it shows, a real license, pinned test
-tools, and quick-start scripts that stop with one line on a Python older than 3.11."""
+"""Packaging facts a packager checks: one version (trialfinder/__init__.py) everywhere it shows, a real license,
+pinned test tools, and quick-start scripts that stop with one line on a Python older than 3.11."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import tomllib
@@ -17,20 +18,24 @@ from trialfinder.config_sections import DEFAULT_USER_AGENT, ApiConfig
 REPO = Path(__file__).resolve().parent.parent
 
 
-def pyproject_version() -> str:
-    """The version written in pyproject.toml, the one place it lives."""
-    return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+def source_version() -> str:
+    """The version written in trialfinder/__init__.py, the one place it lives (pyproject.toml reads it from there)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "trialfinder.__version__"}
+    (line,) = [line for line in (REPO / "trialfinder/__init__.py").read_text().splitlines() if "__version__ =" in line]
+    return line.split("=", 1)[1].strip().strip('"')
 
 
-def test_the_version_comes_from_pyproject_everywhere() -> None:
-    version = pyproject_version()
-    assert __version__ == version
+def test_the_version_comes_from_one_place_everywhere() -> None:
+    version = source_version()
+    assert __version__ == version == importlib.metadata.version("trialfinder")  # what pip installed agrees
     shown = CliRunner().invoke(main, ["--version"])
     assert shown.exit_code == 0 and shown.output.strip() == f"trialfinder, version {version}"
     assert DEFAULT_USER_AGENT.startswith(f"trialfinder/{version} (")
     assert ApiConfig().user_agent_header == DEFAULT_USER_AGENT
     assert ApiConfig(user_agent="mirror-bot/2").user_agent_header == "mirror-bot/2"
-    other_places = [p for p in ("config.toml", "README.md", "trialfinder/__init__.py", "trialfinder/config_sections.py")
+    other_places = [p for p in ("config.toml", "README.md", "pyproject.toml", "trialfinder/config_sections.py")
                     if f"trialfinder/{version}" in (REPO / p).read_text() or f'"{version}"' in (REPO / p).read_text()]
     assert other_places == []
 

@@ -7,7 +7,7 @@ together into one `Config`; a section's own checks (`__post_init__`) raise BadVa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from trialfinder import __version__
 
@@ -126,12 +126,15 @@ class ScheduleConfig:
         self._check_crons()
 
     def _check_crons(self) -> None:
-        from apscheduler.triggers.cron import CronTrigger
-
+        """Each expression set in the config is parsed as the scheduler will (APScheduler's import is spared for
+        the defaults, which tests/test_config.py parses)."""
+        defaults = {f.name: f.default for f in fields(ScheduleConfig)}
         for key in ("run_cron", "full_cron"):
             expression = getattr(self, key)
-            if expression == "":
+            if expression in ("", defaults[key]):
                 continue
+            from apscheduler.triggers.cron import CronTrigger
+
             try:
                 CronTrigger.from_crontab(expression, timezone="UTC")
             except ValueError as exc:
