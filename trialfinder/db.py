@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,19 @@ def big_transaction(engine: Engine) -> Iterator[Connection]:
             driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
     thread = threading.Thread(target=checkpoint, args=(engine,), name="wal-checkpoint")
     thread.start()
+    _checkpoints.setdefault(engine, []).append(thread)
+
+
+# The checkpoint threads started for each engine, so that `dispose` can let them finish before it closes all.
+_checkpoints: weakref.WeakKeyDictionary[Engine, list[threading.Thread]] = weakref.WeakKeyDictionary()
+
+
+def dispose(engine: Engine) -> None:
+    """Close every connection of `engine` once its checkpoints after a sync (big_transaction) are done; SQLite
+    then folds the write-ahead log into the database file and removes it."""
+    for thread in _checkpoints.pop(engine, []):
+        thread.join()
+    engine.dispose()
 
 
 def checkpoint(engine: Engine) -> tuple[int, int] | None:

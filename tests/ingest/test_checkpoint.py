@@ -3,11 +3,15 @@ that waits for nobody); a failed sync starts no checkpoint and leaves the databa
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from tests import testdb
 from tests.conftest import Project
@@ -70,3 +74,15 @@ def test_a_failed_sync_starts_no_checkpoint_and_changes_nothing(
     with project.engine().connect() as conn:
         assert conn.execute(text("SELECT nct_id, current_version_id, last_seen FROM studies ORDER BY 1")).all() \
             == before  # fmt: skip
+
+
+def test_a_sync_process_ends_with_its_log_folded_into_the_database(project: Project) -> None:
+    """The process skips the interpreter's last collection (cli.main), so it closes its connections itself, once
+    the checkpoint after the commit is done: the write-ahead log is in the database file and gone."""
+    done = subprocess.run([sys.executable, "-m", "trialfinder", "-q", "--config", str(project.config_path), "sync"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    database = Path(make_url(project.config.database.url).database or "")  # no connection of ours opened
+    assert database.is_file() and not Path(f"{database}-wal").exists() and not Path(f"{database}-shm").exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM studies").fetchone() == (len(project.api.nct_ids),)

@@ -53,6 +53,14 @@ class AppContext:
                 fail(f"cannot open the database {_hide_password(url)}: {_first_line(exc)}", code)
         return self._engine
 
+    def close(self) -> None:
+        """Close the engine's database connections, if it was opened (the command is done)."""
+        if self._engine is not None:
+            from trialfinder.db import dispose
+
+            dispose(self._engine)
+            self._engine = None
+
 
 class GuardedGroup(click.Group):
     """A click group whose commands never show a traceback: an unexpected error is one line and exit 1

@@ -7,6 +7,8 @@ Exit codes: 0 done; 1 the work failed (e.g. the API kept failing; nothing was ch
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import sys
@@ -59,8 +61,23 @@ def _lazy_commands() -> dict[str, tuple[str, str, str]]:
 LAZY_COMMANDS = _lazy_commands()
 
 
+def _skip_the_last_collection() -> None:
+    """At exit: every object left moves to the permanent generation, which no collection walks (gc.freeze)."""
+    gc.freeze()
+
+
 class _LazyGroup(GuardedGroup):
     """A group whose command modules are imported when their command runs (or its own --help is asked for)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """click's main; when it is to end the process (standalone mode), the interpreter's last collection of
+        cycles is spared: once the command is done (its database connections closed, AppContext.close), that
+        walk over every object left, scattered through the pages of a heap that held hundreds of MB, only
+        delays the exit (0.1 s after a sync of 1,000 studies); the memory goes back to the system anyway."""
+        if kwargs.get("standalone_mode", True):
+            atexit.unregister(_skip_the_last_collection)  # once, however often main runs in one process
+            atexit.register(_skip_the_last_collection)
+        return super().main(*args, **kwargs)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
@@ -113,6 +130,7 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
     """
     _setup_logging(quiet, verbose)
     ctx.obj = AppContext(config_path)
+    ctx.call_on_close(ctx.obj.close)
     ctx.meta["quiet"] = quiet
 
 
