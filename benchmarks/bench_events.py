@@ -69,7 +69,7 @@ def phase(base_url: str, db: str, full: bool, events_on: bool) -> dict[str, Any]
     from trialfinder.db import open_database
     from trialfinder.history.events import record_events
     from trialfinder.ingest.sync import run_sync
-    from trialfinder.models import ChangeEvent, table_of
+    from trialfinder.models import ChangeEvent
 
     config = config_for(base_url, db, PAGE_SIZE)
     engine = open_database(config.database.url)
@@ -83,7 +83,7 @@ def phase(base_url: str, db: str, full: bool, events_on: bool) -> dict[str, Any]
     started = time.perf_counter()
     result = run_sync(config, engine, full=full, progress=False, handlers=(timed_record_events,) if events_on else ())
     seconds = time.perf_counter() - started
-    events = table_of(ChangeEvent)
+    events = ChangeEvent
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).where(events.c.run_id == result.run_id)).scalar_one()
     engine.dispose()

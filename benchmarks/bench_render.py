@@ -55,7 +55,7 @@ def build_database(n: int, folder: Path) -> tuple[Any, Any]:
 def measure(n: int, folder: Path) -> dict[str, Any]:
     from sqlalchemy import func, select, update
 
-    from trialfinder.models import SyncRun, table_of
+    from trialfinder.models import SyncRun
     from trialfinder.site.render import render_site
 
     config, engine = build_database(n, folder)
@@ -65,10 +65,10 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
         if step == 2:  # as after the next daily sync that changed no study: the footer facts of every page change
             with engine.begin() as conn:  # (in the same month: a new month redraws the timelines, so every study
                 # page with one renders again, once a month)
-                last = conn.execute(select(func.max(table_of(SyncRun).c.finished_at))).scalar_one()
+                last = conn.execute(select(func.max(SyncRun.c.finished_at))).scalar_one()
                 later = next(when for when in (last + dt.timedelta(days=1), last + dt.timedelta(minutes=1))
                              if when.month == last.month)
-                conn.execute(update(table_of(SyncRun)).values(data_timestamp=f"{later:%Y-%m-%d}T09:00:00",
+                conn.execute(update(SyncRun).values(data_timestamp=f"{later:%Y-%m-%d}T09:00:00",
                                                               finished_at=later))
         started = time.perf_counter()
         result = render_site(config, engine, out)

@@ -11,10 +11,10 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from trialfinder.models import Base
+from trialfinder.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _configure(connection: Connection) -> None:

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, select, update
 
 from tests.conftest import Project
 from tests.scenario import change_world
-from trialfinder.models import Subscriber, table_of
+from trialfinder.models import Subscriber
 
 
 def backdate(engine: Engine, days: float) -> None:
     """Move every subscriber's period start back, so the CLI's `digest send` (now) finds them due."""
-    table = table_of(Subscriber)
+    table = Subscriber
     back = dt.timedelta(days=days)
     with engine.begin() as conn:
         for row in conn.execute(select(table)).all():

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from tests.conftest import Project
 from tests.scenario import change_world
-from trialfinder.models import ChangeEvent, Study, StudyVersion, SyncRun, table_of
+from trialfinder.models import ChangeEvent, Study, StudyVersion, SyncRun
 from trialfinder.site.render import RenderResult, render_site
 from trialfinder.site.view import Download
 
@@ -51,14 +51,14 @@ def build_site_world(project: Project) -> None:
     project.api.put(hostile_study(project.api.get("NCT00967785")))
     change_world(project)
     project.cli("sync", "--full")
-    runs, events = table_of(SyncRun), table_of(ChangeEvent)
+    runs, events = SyncRun, ChangeEvent
     with project.engine().begin() as conn:
         for run_id, (started, finished) in RUN_TIMES.items():
             conn.execute(update(runs).where(runs.c.id == run_id).values(started_at=started, finished_at=finished))
             conn.execute(update(events).where(events.c.run_id == run_id).values(detected_at=started))
         first, last = RUN_TIMES[1][0], RUN_TIMES[2][0]
-        conn.execute(update(table_of(Study)).values(first_seen=first, last_seen=last, last_changed=last))
-        conn.execute(update(table_of(StudyVersion)).values(recorded_at=first))
+        conn.execute(update(Study).values(first_seen=first, last_seen=last, last_changed=last))
+        conn.execute(update(StudyVersion).values(recorded_at=first))
 
 
 def render_world(project: Project, out_dir: Path, downloads: tuple[Download, ...] = ()) -> RenderResult:

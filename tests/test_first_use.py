@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect
 
 from tests.conftest import Project
-from trialfinder.models import Base
+from trialfinder.models import metadata
 
 
 @pytest.mark.slow
@@ -22,4 +22,4 @@ def test_six_processes_on_an_empty_database_all_succeed(project: Project) -> Non
     assert [process.returncode for process in processes] == [0] * 6, outputs
     assert all("No successful sync yet" in out for out, _ in outputs)
     tables = set(inspect(project.engine()).get_table_names())
-    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    assert tables == set(metadata.tables) | {"alembic_version"}

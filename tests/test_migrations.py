@@ -26,14 +26,14 @@ from trialfinder.db import (
     open_database,
     upgrade,
 )
-from trialfinder.models import Base, Study, StudyVersion, studies_with_records, table_of
+from trialfinder.models import Study, StudyVersion, metadata, studies_with_records
 
 
 def test_the_migrations_from_empty_to_head_equal_the_models(database_url: str) -> None:
     engine = upgrade_to(database_url, "head")
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
         assert context.get_current_revision() == head_revision(database_url) == HEAD_REVISION
     assert current_revision(engine) == HEAD_REVISION
 
@@ -42,10 +42,10 @@ def test_an_empty_database_gets_the_models_schema_at_head_without_alembic(databa
     engine = open_database(database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
         assert context.get_current_revision() == HEAD_REVISION
     assert current_revision(engine) == HEAD_REVISION
-    assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+    assert set(inspect(engine).get_table_names()) == set(metadata.tables) | {"alembic_version"}
     open_database(database_url)  # already at head: nothing to do, nothing fails
     with make_engine(database_url).begin() as conn:  # and Alembic can take it from there
         cfg = alembic_config(database_url)
@@ -71,7 +71,7 @@ def upgrade_to(url: str, revision: str) -> Engine:
 
 def studies_0007() -> Table:
     """The studies table as revision 0007 had it: the current record in raw_json, no version id."""
-    studies = table_of(Study)
+    studies = Study
     columns = [Column(c.name, c.type, primary_key=c.primary_key) for c in studies.c if c.name != "current_version_id"]
     return Table("studies", MetaData(), *columns, Column("raw_json", Text()))
 
@@ -79,9 +79,9 @@ def studies_0007() -> Table:
 def copy_as_0007(source: Engine, target: Engine) -> None:
     """Every row of a head database into a 0007 one, each study's current record copied into studies.raw_json."""
     with source.connect() as read, target.begin() as write:
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             if table.name == "studies":
-                versions = table_of(StudyVersion)
+                versions = StudyVersion
                 query = select(table, versions.c.raw_json).join(versions, versions.c.id == table.c.current_version_id)
                 rows = [{k: v for k, v in row._mapping.items() if k != "current_version_id"}
                         for row in read.execute(query)]  # fmt: skip
@@ -155,7 +155,7 @@ def test_0009_gives_a_record_found_in_no_version_a_version_of_its_own(project: P
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM study_versions")).scalar_one() == count + 1
-        row = conn.execute(studies_with_records().where(table_of(Study).c.nct_id == target)).one()
+        row = conn.execute(studies_with_records().where(Study.c.nct_id == target)).one()
         newest = conn.execute(text("SELECT MAX(id) FROM study_versions")).scalar_one()
     assert row.current_version_id == newest and target in row.raw_json
 

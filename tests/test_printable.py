@@ -14,7 +14,7 @@ from tests import testdb
 from tests.conftest import Project
 from tests.mailworld import backdate
 from tests.smtpserver import SmtpServer
-from trialfinder.models import Study, studies_with_records, table_of
+from trialfinder.models import Study, studies_with_records
 from trialfinder.templating import make_environment
 from trialfinder.wording import printable
 
@@ -49,7 +49,7 @@ def test_no_output_carries_a_control_character(mail: Project, smtp: SmtpServer) 
     mail.api.update(target, nasty)
     mail.cli("sync", "--full")
     with mail.engine().connect() as conn:
-        raw = conn.execute(studies_with_records().where(table_of(Study).c.nct_id == target)).one().raw_json
+        raw = conn.execute(studies_with_records().where(Study.c.nct_id == target)).one().raw_json
     assert json.loads(raw)["protocolSection"]["identificationModule"]["briefTitle"] == NASTY  # raw JSON intact
 
     mail.cli("render")

@@ -28,7 +28,7 @@ from trialfinder.history.events import EventFilter, load_events, record_events
 from trialfinder.ingest.runs import finish_run, start_run
 from trialfinder.ingest.store import Candidate, StudyWriter
 from trialfinder.mail.digest import digest_context, render_digest
-from trialfinder.models import Study, studies_with_records, table_of, utcnow
+from trialfinder.models import Study, studies_with_records, utcnow
 from trialfinder.site.render import render_site
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -106,7 +106,7 @@ def test_odd_records_flow_through_every_stage(setup: tuple[Config, Engine, Path]
             writer = StudyWriter(conn, run_id, utcnow())
             changed = writer.write_page("whim", [Candidate.of(record)])
             record_events(conn, run_id, changed)
-            row = conn.execute(studies_with_records().where(table_of(Study).c.nct_id == nct_id)).first()
+            row = conn.execute(studies_with_records().where(Study.c.nct_id == nct_id)).first()
             stored = None if row is None else row.raw_json
         finish_run(engine, run_id, status="succeeded", values={"studies_skipped": writer.counts.skipped})
         if nct_id in writer.skipped:

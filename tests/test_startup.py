@@ -57,6 +57,18 @@ def test_a_syncs_first_requests_leave_before_sqlalchemy_or_babel_is_imported(pro
     assert "studies seen" in out
 
 
+def test_a_sync_never_imports_the_sqlalchemy_orm(project: Project) -> None:
+    """The schema is Core tables (trialfinder/models.py): a sync, first or again, runs without the ORM (~0.2 s of
+    imports on its start-up's critical path)."""
+    code = (
+        "import sys\nfrom trialfinder.cli import run\n"
+        f"codes = [run(['--config', {str(project.config_path)!r}, 'sync', *mode]) for mode in (['--full'], [])]\n"
+        "print(codes, sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[0, 0] []"
+
+
 def test_the_requests_sent_early_are_not_sent_again(project: Project) -> None:
     for args in (("sync", "--full"), ("sync",), ("sync", "--full")):
         project.api.clear_log()

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
 
 from trialfinder.resources import migrations_dir
 
@@ -209,12 +208,12 @@ def _create_if_empty(engine: Engine) -> bool:
     what the migrations from nothing build (tests/test_migrations.py holds the two equal), without Alembic."""
     from sqlalchemy import inspect
 
-    from trialfinder.models import Base
+    from trialfinder.models import metadata
 
     with engine.begin() as conn:
         if inspect(conn).get_table_names():
             return False
-        Base.metadata.create_all(conn)
+        metadata.create_all(conn)
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                           "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))  # Alembic's own table
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": HEAD_REVISION})
@@ -299,8 +298,3 @@ def connection_of(source: Engine | Connection) -> Iterator[Connection]:
     else:
         with source.connect() as conn:
             yield conn
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)

@@ -24,10 +24,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trialfinder.db import begin_write
 from trialfinder.models import Lease as LeaseRow
-from trialfinder.models import table_of, utcnow
+from trialfinder.models import utcnow
 
 log = logging.getLogger(__name__)
-leases = table_of(LeaseRow)
+leases = LeaseRow
 
 DEFAULT_TTL_S = 300.0
 

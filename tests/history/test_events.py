@@ -15,7 +15,7 @@ from tests.conftest import Project
 from trialfinder.history.events import country_matches
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.sync import SyncFailed
-from trialfinder.models import ChangeEvent, StudyVersion, SyncRun, table_of
+from trialfinder.models import ChangeEvent, StudyVersion, SyncRun
 from trialfinder.run.sync import run_sync
 
 TARGET = "NCT06056297"  # recruiting, six sites, central contacts
@@ -25,7 +25,7 @@ Mutation = Callable[[dict[str, Any]], None]
 
 def stored_events(project: Project, run: int | None = None) -> list[tuple[Any, ...]]:
     """(nct_id, kind, field_path, old, new) of the newest run's events (or of run `run`), in id order."""
-    table, runs = table_of(ChangeEvent), table_of(SyncRun)
+    table, runs = ChangeEvent, SyncRun
     with project.engine().connect() as conn:
         run_id = run or conn.execute(select(runs.c.id).order_by(runs.c.id.desc()).limit(1)).scalar_one()
         rows = conn.execute(select(table).where(table.c.run_id == run_id).order_by(table.c.id))
@@ -192,7 +192,7 @@ def test_reordered_lists_and_identical_resyncs_give_no_events(project: Project) 
     project.api.put(record)  # a new version (the raw JSON differs) but nothing to tell anyone
     project.cli("sync", "--full")
     assert stored_events(project) == []
-    versions = table_of(StudyVersion)
+    versions = StudyVersion
     with project.engine().connect() as conn:
         assert len(conn.execute(select(versions.c.id).where(versions.c.nct_id == TARGET)).all()) == 2
 
@@ -215,11 +215,11 @@ def test_events_point_at_the_version_and_update_date_they_came_from(project: Pro
     project.cli("sync")
     project.api.update(TARGET, set_status)
     project.cli("sync")
-    events, versions = table_of(ChangeEvent), table_of(StudyVersion)
+    events, versions = ChangeEvent, StudyVersion
     with project.engine().connect() as conn:
         row = conn.execute(select(events).where(events.c.kind == "status_changed")).one()
         version = conn.execute(select(versions).where(versions.c.id == row.version_id)).one()
-        run = conn.execute(select(table_of(SyncRun)).where(table_of(SyncRun).c.id == row.run_id)).one()
+        run = conn.execute(select(SyncRun).where(SyncRun.c.id == row.run_id)).one()
     assert version.nct_id == TARGET and version.run_id == row.run_id
     assert row.last_update_posted == version.last_update_posted == project.api.today
     assert row.detected_at == run.started_at
@@ -239,7 +239,7 @@ def test_a_failed_sync_records_no_events(project: Project) -> None:
     with pytest.raises(SyncFailed):
         run_sync(project.config, project.engine(), client=client)
     with project.engine().connect() as conn:
-        kinds = set(conn.execute(select(table_of(ChangeEvent).c.kind)).scalars())
+        kinds = set(conn.execute(select(ChangeEvent.c.kind)).scalars())
     assert kinds == {"new_study"}
 
 

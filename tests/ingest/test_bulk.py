@@ -14,12 +14,12 @@ from tests.worldgen import load_fixture_studies, make_study
 from trialfinder.db import open_database
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.normalize import normalize
-from trialfinder.models import Study, StudyLocation, StudyVersion, SyncRun, table_of
+from trialfinder.models import Study, StudyLocation, StudyVersion, SyncRun
 
-studies = table_of(Study)
-locations = table_of(StudyLocation)
-versions = table_of(StudyVersion)
-runs = table_of(SyncRun)
+studies = Study
+locations = StudyLocation
+versions = StudyVersion
+runs = SyncRun
 NOW = dt.datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
 
@@ -143,10 +143,10 @@ def test_insert_rows_works_with_each_parameter_style_the_driver_may_use(tmp_path
     # Multi-row statements repeat the single row's placeholders: only where they are not numbered.
     from sqlalchemy import create_engine, select
 
-    from trialfinder.models import Base
+    from trialfinder.models import metadata
 
     engine = create_engine(f"sqlite:///{tmp_path / 'style.db'}", paramstyle=style)  # foreign keys not enforced
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     rows = [dict(row, position=number) for number, row in enumerate(location_rows() * 30)]
     with engine.begin() as conn:
         insert_rows(conn, locations, [dict(row) for row in rows])

@@ -15,10 +15,10 @@ from tests.conftest import Project
 from trialfinder.ingest import sync as ingest_sync
 from trialfinder.ingest.canonical import fingerprint
 from trialfinder.ingest.client import ApiError, _ReadAhead, split_page
-from trialfinder.models import Study, StudyVersion, table_of
+from trialfinder.models import Study, StudyVersion
 from trialfinder.run.sync import run_sync
 
-studies = table_of(Study)
+studies = Study
 
 
 def _parsed_during(project: Project, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
@@ -50,7 +50,7 @@ def keeping_the_date(fn: Any) -> Any:
 
 def _versions(engine: Engine) -> int:
     with engine.connect() as conn:
-        return len(conn.execute(select(table_of(StudyVersion).c.id)).all())
+        return len(conn.execute(select(StudyVersion.c.id)).all())
 
 
 def test_an_unchanged_resync_parses_nothing_and_a_change_is_still_found(
@@ -198,3 +198,4 @@ def test_an_error_in_a_write_reaches_the_sync_which_rolls_everything_back(projec
     assert len(calls) == 2  # nothing written after the error
     with engine.connect() as conn:
         assert conn.execute(select(studies.c.nct_id)).first() is None
+

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, func, insert, select
 
 from tests.conftest import Project
 from trialfinder.leases import advisory_key, leases
-from trialfinder.models import SyncRun, table_of, utcnow
+from trialfinder.models import SyncRun, utcnow
 
-runs = table_of(SyncRun)
+runs = SyncRun
 
 
 def plant(engine: Engine, holder: str, *, expires_in_s: float) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from tests import testdb
 from tests.conftest import Project
 from trialfinder.ingest.checks import newest_valid_date
-from trialfinder.models import Study, StudySearch, studies_with_records, table_of
+from trialfinder.models import Study, StudySearch, studies_with_records
 
 
 def set_date(value: str) -> Any:
@@ -25,7 +25,7 @@ def set_date(value: str) -> Any:
 
 def study_row(project: Project, nct_id: str) -> Any:
     with project.engine().connect() as conn:
-        return conn.execute(studies_with_records().where(table_of(Study).c.nct_id == nct_id)).first()
+        return conn.execute(studies_with_records().where(Study.c.nct_id == nct_id)).first()
 
 
 def windows(project: Project) -> set[str | None]:
@@ -96,8 +96,8 @@ def test_a_record_that_cannot_be_stored_is_skipped_named_counted_and_retried(
     assert "skipped" not in again.stdout and ", 1 new," in again.stdout
     assert study_row(project, target).acronym == "OK"
     with project.engine().connect() as conn:
-        searches = conn.execute(select(table_of(StudySearch).c.search_name).where(
-            table_of(StudySearch).c.nct_id == target)).scalars().all()  # fmt: skip
+        searches = conn.execute(select(StudySearch.c.search_name).where(
+            StudySearch.c.nct_id == target)).scalars().all()  # fmt: skip
     assert searches
 
 
@@ -114,7 +114,7 @@ def test_a_record_the_database_refuses_is_skipped_and_the_page_is_written(
     assert "1 records skipped" in result.stdout
     assert f"skipped {target}, it cannot be stored: the database refused it: refused by a test trigger" in caplog.text
     with project.engine().connect() as conn:
-        stored = set(conn.execute(select(table_of(Study).c.nct_id)).scalars())
+        stored = set(conn.execute(select(Study.c.nct_id)).scalars())
     assert target not in stored and len(stored) == len(project.api.nct_ids) - 1
 
     with project.engine().begin() as conn:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.conftest import Project
 from tests.ingest.test_sync import allow_removals, snapshot
 from trialfinder.config import DEFAULT_SEARCHES
-from trialfinder.models import ChangeEvent, Study, SyncRun, table_of
+from trialfinder.models import ChangeEvent, Study, SyncRun
 
 
 def first_page_ids(project: Project, search_name: str) -> list[str]:
@@ -29,12 +29,12 @@ def only_in(project: Project, search_name: str) -> set[str]:
 
 def studies(project: Project) -> dict[str, Any]:
     with project.engine().connect() as conn:
-        return {row.nct_id: row for row in conn.execute(select(table_of(Study)))}
+        return {row.nct_id: row for row in conn.execute(select(Study))}
 
 
 def event_kinds(project: Project) -> list[tuple[str, str]]:
     with project.engine().connect() as conn:
-        table = table_of(ChangeEvent)
+        table = ChangeEvent
         return [(r.kind, r.nct_id) for r in conn.execute(select(table.c.kind, table.c.nct_id).order_by(table.c.id))]
 
 
@@ -125,7 +125,7 @@ def test_the_sanity_gate_stops_a_run_that_would_remove_too_much(project: Project
     assert "Traceback" not in result.stderr
     assert snapshot(engine) == before
     with engine.connect() as conn:
-        assert conn.execute(select(table_of(SyncRun).c.status).order_by(table_of(SyncRun).c.id.desc())).first() == (
+        assert conn.execute(select(SyncRun.c.status).order_by(SyncRun.c.id.desc())).first() == (
             "failed",)
 
     allow_removals(project, 1.0)

@@ -16,7 +16,7 @@ from tests.conftest import Project
 from trialfinder.config import DEFAULT_SEARCHES
 from trialfinder.ingest.client import ApiClient
 from trialfinder.ingest.sync import SyncFailed, _candidates
-from trialfinder.models import Study, StudySearch, StudyVersion, SyncRun, table_of
+from trialfinder.models import Study, StudySearch, StudyVersion, SyncRun
 from trialfinder.run.sync import DEFAULT_HANDLERS, run_sync
 
 DATA_TABLES = ("studies", "study_versions", "study_locations", "study_searches")
@@ -43,7 +43,7 @@ def expected_ids(project: Project) -> dict[str, set[str]]:
 
 def versions_of(engine: Engine, nct_id: str) -> list[Any]:
     with engine.connect() as conn:
-        table = table_of(StudyVersion)
+        table = StudyVersion
         return list(conn.execute(select(table).where(table.c.nct_id == nct_id).order_by(table.c.id)))
 
 
@@ -74,9 +74,9 @@ def test_full_sync_pages_through_every_search_and_stores_each_study(project: Pro
 
     engine = project.engine()
     with engine.connect() as conn:
-        stored = set(conn.execute(select(table_of(Study).c.nct_id)).scalars())
-        matches = {(r.nct_id, r.search_name) for r in conn.execute(select(table_of(StudySearch)))}
-        run = conn.execute(select(table_of(SyncRun))).one()
+        stored = set(conn.execute(select(Study.c.nct_id)).scalars())
+        matches = {(r.nct_id, r.search_name) for r in conn.execute(select(StudySearch))}
+        run = conn.execute(select(SyncRun)).one()
     assert stored == every
     assert matches == {(i, name) for name, ids in found.items() for i in ids}
     assert run.status == "succeeded" and run.mode == "full"
@@ -110,7 +110,7 @@ def test_unchanged_resync_writes_no_version_and_changed_record_exactly_one(proje
     assert len(rows) == 2
     assert json.loads(rows[-1].raw_json)["protocolSection"]["statusModule"]["overallStatus"] == "SUSPENDED"
     with engine.connect() as conn:
-        table = table_of(Study)
+        table = Study
         assert conn.execute(select(table.c.overall_status).where(table.c.nct_id == target)).scalar() == "SUSPENDED"
 
 
@@ -129,7 +129,7 @@ def test_incremental_sync_sends_the_date_window_and_picks_up_a_change(project: P
     project.cli("sync")
     engine = project.engine()
     with engine.connect() as conn:
-        newest = max(filter(None, conn.execute(select(table_of(Study).c.last_update_posted)).scalars()))
+        newest = max(filter(None, conn.execute(select(Study.c.last_update_posted)).scalars()))
     target = project.api.nct_ids[-1]
     project.api.today = "2026-11-22"
     project.api.update(target, set_status("RECRUITING"))
@@ -160,7 +160,7 @@ def test_full_reconcile_marks_removed_studies_with_the_reason(project: Project) 
     result = project.cli("sync", "--full")
     assert ", 2 removed;" in result.stdout and ", 1 new," in result.stdout
     with project.engine().connect() as conn:
-        table = table_of(Study)
+        table = Study
         rows = {r.nct_id: r for r in conn.execute(select(table))}
     assert rows[gone].removed_at is not None and rows[gone].removed_reason == "no longer on ClinicalTrials.gov"
     assert rows[merged].removed_reason == "now listed as NCT09999999"  # the 301 was followed
@@ -174,7 +174,7 @@ def test_full_reconcile_marks_removed_studies_with_the_reason(project: Project) 
     again = project.cli("sync", "--full")
     assert "0 removed" in again.stdout
     with project.engine().connect() as conn:
-        table = table_of(Study)
+        table = Study
         assert conn.execute(select(table.c.removed_at).where(table.c.nct_id == gone)).scalar() is None
 
 
@@ -211,7 +211,7 @@ def test_failed_sync_leaves_the_database_exactly_as_before(project: Project) -> 
         run_sync(project.config, engine, full=True, client=client)
     assert snapshot(engine) == before
     with engine.connect() as conn:
-        runs = list(conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id)))
+        runs = list(conn.execute(select(SyncRun).order_by(SyncRun.c.id)))
     assert [r.status for r in runs] == ["succeeded", "failed"]
     assert "HTTP 503" in runs[-1].error
 

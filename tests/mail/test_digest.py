@@ -19,7 +19,7 @@ from trialfinder import glossary
 from trialfinder.config import load_config
 from trialfinder.history.events import EventFilter, load_events
 from trialfinder.mail.digest import digest_context, render_digest
-from trialfinder.models import SyncRun, table_of
+from trialfinder.models import SyncRun
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
@@ -48,7 +48,7 @@ def test_done_when_scenario_events_and_digest(project: Project) -> None:
 def _golden_context(project: Project) -> dict[str, Any]:
     """The scenario's last-run digest with the clock-dependent header text fixed."""
     config = load_config(project.config_path)
-    runs = table_of(SyncRun)
+    runs = SyncRun
     with project.engine().connect() as conn:
         run = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).one()
         events = load_events(conn, EventFilter(start=run.started_at))

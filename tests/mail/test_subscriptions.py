@@ -21,7 +21,7 @@ from trialfinder.history.events import newest_event_id
 from trialfinder.mail import subscribers as subs
 from trialfinder.mail.delivery import SendReport, send_due_digests
 from trialfinder.mail.mailer import HeaderInjection, _header, build_notice_message, date_range
-from trialfinder.models import Delivery, table_of, utcnow
+from trialfinder.models import Delivery, utcnow
 from trialfinder.run.job import digests_step
 from trialfinder.run.pipeline import StepContext, StepFailed, StepSkipped
 
@@ -202,7 +202,7 @@ def test_dry_run_sends_and_records_nothing(mail: Project, smtp: SmtpServer) -> N
     assert smtp.handler.received == []
     assert subscriber(mail, "ada@example.org").last_sent_at is None
     with mail.engine().connect() as conn:
-        assert conn.execute(select(table_of(Delivery))).all() == []
+        assert conn.execute(select(Delivery)).all() == []
 
 
 def test_header_injection_is_impossible(mail: Project, smtp: SmtpServer) -> None:

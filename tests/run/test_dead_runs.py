@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from tests.conftest import Project
-from trialfinder.models import PipelineRun, table_of, utcnow
+from trialfinder.models import PipelineRun, utcnow
 from trialfinder.processes import holder
 from trialfinder.run.pipeline import run_steps
 
 
 def test_runs_of_dead_processes_are_marked_failed_and_live_ones_are_left(project: Project) -> None:
     engine = project.engine()
-    runs = table_of(PipelineRun)
+    runs = PipelineRun
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     now = utcnow()

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import select, update
 
 from tests.conftest import Project
-from trialfinder.models import PipelineRun, SyncRun, table_of
+from trialfinder.models import PipelineRun, SyncRun
 from trialfinder.run.job import run_pipeline, sync_step
 from trialfinder.run.pipeline import StepContext, full_sync_due
 
@@ -19,8 +19,8 @@ def test_run_syncs_and_records_each_step(project: Project) -> None:
     assert last.startswith("run succeeded in ")
     assert "sync ok" in last
     with project.engine().connect() as conn:
-        run = conn.execute(select(table_of(PipelineRun))).one()
-        sync_run = conn.execute(select(table_of(SyncRun))).one()
+        run = conn.execute(select(PipelineRun)).one()
+        sync_run = conn.execute(select(SyncRun)).one()
     assert run.status == "succeeded" and run.trigger == "manual" and run.finished_at is not None
     assert [s["name"] for s in run.steps] == ["sync", "render", "exports", "feeds", "digests"]
     assert run.steps[-1]["status"] == "skipped" and "e-mail is not set up" in run.steps[-1]["detail"]
@@ -38,7 +38,7 @@ def test_full_sync_is_due_by_age(project: Project) -> None:
     engine = project.engine()
     project.cli("sync")
     assert not full_sync_due(project.config, engine)
-    runs = table_of(SyncRun)
+    runs = SyncRun
     with engine.begin() as conn:
         conn.execute(update(runs).values(finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=8)))
     assert full_sync_due(project.config, engine)

@@ -20,7 +20,7 @@ from tests.ingest.test_sync import snapshot
 from tests.mailworld import backdate
 from tests.scenario import NEW_STUDY, SENTENCES, change_world
 from tests.smtpserver import SmtpServer, text_part
-from trialfinder.models import PipelineRun, SyncRun, table_of
+from trialfinder.models import PipelineRun, SyncRun
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -75,7 +75,7 @@ def schedule_every(project: Project, seconds: int) -> None:
 
 def pipeline_statuses(project: Project) -> list[str]:
     with project.engine().connect() as conn:
-        return list(conn.execute(select(table_of(PipelineRun).c.status)).scalars())
+        return list(conn.execute(select(PipelineRun.c.status)).scalars())
 
 
 def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project) -> None:
@@ -84,7 +84,7 @@ def test_interval_trigger_runs_the_pipeline_and_sigterm_exits_0(project: Project
         wait_for(lambda: "succeeded" in pipeline_statuses(project), what="a scheduled run", logs=[log])
         assert stopped(process, log) == 0, log.read_text()
     with project.engine().connect() as conn:
-        run = conn.execute(select(table_of(PipelineRun))).first()
+        run = conn.execute(select(PipelineRun)).first()
     assert run is not None and run.trigger == "schedule"
     assert "Next scheduled pipeline:" in project.cli("status").stdout
 
@@ -100,7 +100,7 @@ def test_scheduled_run_produces_the_site_exports_feeds_and_a_digest_email(mail: 
         wait_for(lambda: "succeeded" in pipeline_statuses(mail), what="a scheduled run", logs=[log])
         assert stopped(process, log) == 0, log.read_text()
     with mail.engine().connect() as conn:
-        run = conn.execute(select(table_of(PipelineRun)).order_by(table_of(PipelineRun).c.id)).first()
+        run = conn.execute(select(PipelineRun).order_by(PipelineRun.c.id)).first()
     assert run is not None
     assert [(s["name"], s["status"]) for s in run.steps] == [
         ("sync", "ok"), ("render", "ok"), ("exports", "ok"), ("feeds", "ok"), ("digests", "ok")], log.read_text()
@@ -132,13 +132,13 @@ def test_sigterm_mid_sync_rolls_back_skips_overlapping_trigger_and_exits_0(proje
     with scheduler(project) as (process, log):
         wait_for(lambda: "maximum number of running instances reached" in log.read_text(), what="a skipped trigger")
         with project.engine().connect() as conn:
-            statuses = list(conn.execute(select(table_of(SyncRun).c.status)).scalars())
+            statuses = list(conn.execute(select(SyncRun.c.status)).scalars())
         assert statuses[-1] == "running"
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0, log.read_text()
     assert snapshot(project.engine()) == before
     with project.engine().connect() as conn:
-        last_sync = conn.execute(select(table_of(SyncRun)).order_by(table_of(SyncRun).c.id.desc())).first()
+        last_sync = conn.execute(select(SyncRun).order_by(SyncRun.c.id.desc())).first()
     assert last_sync is not None and last_sync.status == "failed" and last_sync.error == "stopped on request"
     assert pipeline_statuses(project) == ["cancelled"]
     assert "Error" not in log.read_text() and "Traceback" not in log.read_text()
@@ -168,7 +168,7 @@ def test_manual_sync_is_refused_while_the_scheduler_syncs(project: Project) -> N
     with scheduler(project) as (process, log):
         def running() -> bool:
             with project.engine().connect() as conn:
-                return "running" in conn.execute(select(table_of(SyncRun).c.status)).scalars().all()
+                return "running" in conn.execute(select(SyncRun.c.status)).scalars().all()
 
         wait_for(running, what="the scheduled sync to start")
         refused = project.cli("sync", expect=3)

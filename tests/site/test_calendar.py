@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
-from trialfinder.models import Study, table_of
+from trialfinder.models import Study
 from trialfinder.site.calendar import PRODID, StudyEvent, calendar_bytes, study_events, vevent
 from trialfinder.wording import printable
 
@@ -41,7 +41,7 @@ def _events(path: Path) -> dict[str, dt.date]:
 
 
 def test_each_study_calendar_holds_its_record_dates(project: Project, site: Path) -> None:
-    studies = table_of(Study)
+    studies = Study
     with project.engine().connect() as conn:
         rows = conn.execute(select(studies)).all()
     checked = 0
@@ -66,7 +66,7 @@ def test_each_study_calendar_holds_its_record_dates(project: Project, site: Path
 
 def test_followed_calendar_has_every_listed_study(project: Project, site: Path) -> None:
     followed = _events(site / "calendar" / "followed.ics")
-    studies = table_of(Study)
+    studies = Study
     with project.engine().connect() as conn:
         listed = {r.nct_id for r in conn.execute(select(studies.c.nct_id).where(studies.c.removed_at.is_(None)))}
         removed = {r.nct_id for r in conn.execute(select(studies.c.nct_id).where(studies.c.removed_at.isnot(None)))}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.conftest import Project, write_config
 from tests.scenario import SENTENCES, run_scenario
-from trialfinder.models import ChangeEvent, StudySearch, table_of
+from trialfinder.models import ChangeEvent, StudySearch
 from trialfinder.site.feeds import FEED_ID_PREFIX, write_feeds
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -33,7 +33,7 @@ def parse(path: Path) -> Any:
 
 
 def all_events(project: Project) -> list[Any]:
-    table = table_of(ChangeEvent)
+    table = ChangeEvent
     with project.engine().connect() as conn:
         return list(conn.execute(select(table).order_by(table.c.id.desc())))
 
@@ -98,7 +98,7 @@ def test_search_feeds_hold_only_their_studies(project: Project) -> None:
     run_scenario(project)
     out = project.path / "elsewhere"
     project.cli("feeds", "-o", str(out))
-    matches = table_of(StudySearch)
+    matches = StudySearch
     with project.engine().connect() as conn:
         found = {(r.search_name, r.nct_id) for r in conn.execute(select(matches))}
     events = [e for e in all_events(project) if e.run_id > 1]  # the first import is one entry per feed, last

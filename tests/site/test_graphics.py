@@ -17,7 +17,7 @@ from tests.conftest import Project
 from tests.site.test_reuse import per_study, rendered  # noqa: F401 - the fixture
 from tests.siteworld import RUN_TIMES, build_site_world, render_world
 from trialfinder.history.events import EventRow
-from trialfinder.models import ChangeEvent, StudyLocation, table_of
+from trialfinder.models import ChangeEvent, StudyLocation
 from trialfinder.site import places
 from trialfinder.site.timeline import open_per_month, parse_date, study_timeline
 from trialfinder.site.worldmap import Frame, countries, index_map, land_of, path_of, study_map
@@ -139,7 +139,7 @@ def test_open_studies_per_month_are_rebuilt_from_the_change_events() -> None:
 
 def test_a_study_whose_sites_have_no_place_has_no_map_only_the_list(project: Project, tmp_path: Path) -> None:
     build_site_world(project)
-    locations = table_of(StudyLocation)
+    locations = StudyLocation
     with project.engine().begin() as conn:
         conn.execute(update(locations).where(locations.c.nct_id == "NCT06056297")
                      .values(lat=None, lon=None, city="Nowhere-in-the-gazetteer"))  # fmt: skip
@@ -176,7 +176,7 @@ def test_the_index_map_stays_under_60_kb_gzipped_even_with_every_country() -> No
 
 def test_a_new_event_renders_its_study_page_again(project: Project, site: Path, rendered: list[str]) -> None:  # noqa: F811
     with project.engine().begin() as conn:
-        conn.execute(insert(table_of(ChangeEvent)).values(
+        conn.execute(insert(ChangeEvent).values(
             run_id=2, nct_id="NCT00967785", kind="site_added", new_value="New Clinic, Lyon, France",
             detected_at=RUN_TIMES[2][0]))  # fmt: skip
     render_world(project, site)

@@ -25,7 +25,7 @@ from tests.patientworld import (
     build_patient_world,
 )  # fmt: skip
 from tests.site.test_render import Page
-from trialfinder.models import ChangeEvent, table_of
+from trialfinder.models import ChangeEvent
 from trialfinder.site.render import render_site
 
 
@@ -104,7 +104,7 @@ def test_the_first_import_is_said_once_and_the_real_change_is_news(world: tuple[
     digest = project.cli("digest", "--since", "30d").stdout
     assert digest.count("First import: 6 studies") == 1 and "New study listed" not in digest
     assert "2 changes in 1 study." in digest  # now recruiting, and its Paris site
-    events = table_of(ChangeEvent)
+    events = ChangeEvent
     with project.engine().connect() as conn:  # every row stays, for the export
         kinds = [kind for (kind,) in conn.execute(select(events.c.kind))]
     assert kinds.count("new_study") == 6

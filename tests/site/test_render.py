@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from tests.conftest import Project
 from tests.siteworld import XSS_ID, build_site_world, render_world
 from trialfinder import wording
-from trialfinder.models import Study, table_of
+from trialfinder.models import Study
 from trialfinder.site import render as render_module
 from trialfinder.site.view import Download
 
@@ -79,7 +79,7 @@ def test_golden_pages(site: Path) -> None:
 
 
 def test_every_study_gets_a_page_and_current_ones_are_listed(project: Project, site: Path) -> None:
-    studies = table_of(Study)
+    studies = Study
     with project.engine().connect() as conn:
         all_ids = sorted(conn.execute(select(studies.c.nct_id)).scalars())
         current = conn.execute(select(func.count()).where(studies.c.removed_at.is_(None))).scalar_one()

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from tests.conftest import Project
 from tests.siteworld import build_site_world, render_world
 from trialfinder.history.events import EventRow
-from trialfinder.models import Study, SyncRun, table_of
+from trialfinder.models import Study, SyncRun
 from trialfinder.site import calendar as calendar_module
 from trialfinder.site import render as render_module
 from trialfinder.site import reuse, worldmap
@@ -79,7 +79,7 @@ def test_unchanged_rerender_is_identical_and_renders_no_study_page(project: Proj
 
 def test_a_changed_study_is_rendered_again_and_only_it(project: Project, site: Path, rendered: list[str]) -> None:
     with project.engine().begin() as conn:
-        conn.execute(update(table_of(Study)).where(table_of(Study).c.nct_id == "NCT00967785")
+        conn.execute(update(Study).where(Study.c.nct_id == "NCT00967785")
                      .values(brief_title="A new title for plerixafor"))  # fmt: skip
     render_world(project, site)
     assert per_study(rendered) == ["calendar/NCT00967785.ics", "handout/NCT00967785.html", "study/NCT00967785.html"]
@@ -110,7 +110,7 @@ def test_new_footer_facts_are_written_into_kept_pages_exactly_as_a_render_would(
     # a new sync in the same month: every page's footer changes, no study does (a new month moves the timelines'
     # "now" and renders the study pages again)
     with project.engine().begin() as conn:
-        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-11-27T09:00:00.000",
+        conn.execute(update(SyncRun).values(data_timestamp="2026-11-27T09:00:00.000",
                                                       finished_at=dt.datetime(2026, 11, 27, 9, 1, tzinfo=dt.UTC)))
     result = render_world(project, site)
     assert renders == []  # no study page, handout or about page was rendered
@@ -122,7 +122,7 @@ def test_new_footer_facts_are_written_into_kept_pages_exactly_as_a_render_would(
     page = (site / "study" / "NCT00967785.html").read_text(encoding="utf-8")
     assert "2026-11-27T09:00:00.000" in page and "27 Nov 2026 09:01" in page and "20 November 2026, 09:00" not in page
     with project.engine().begin() as conn:  # and again: the offsets noted for the refreshed pages are right too
-        conn.execute(update(table_of(SyncRun)).values(data_timestamp="unknown"))
+        conn.execute(update(SyncRun).values(data_timestamp="unknown"))
     renders.clear()
     render_world(project, site)
     assert renders == []
@@ -141,7 +141,7 @@ def test_a_template_doing_more_with_a_fact_than_printing_it_turns_splicing_off(
     monkeypatch.setattr(render_module, "_inner_page", shouting)
     render_world(project, site)
     with project.engine().begin() as conn:
-        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
+        conn.execute(update(SyncRun).values(data_timestamp="2026-12-01T09:00:00.000"))
     result = render_world(project, site)
     fresh = tmp_path / "fresh" / "site"
     render_world(project, fresh)
@@ -155,11 +155,11 @@ def test_a_template_doing_more_with_a_fact_than_printing_it_turns_splicing_off(
 
 def test_record_text_holding_the_marks_is_never_spliced(project: Project, site: Path, tmp_path: Path) -> None:
     with project.engine().begin() as conn:  # the private-use characters that mark a fact's place, in a title
-        conn.execute(update(table_of(Study)).where(table_of(Study).c.nct_id == "NCT00967785")
+        conn.execute(update(Study).where(Study.c.nct_id == "NCT00967785")
                      .values(brief_title="Plerixafor \ue0000\ue001 and \ue0001\ue001"))  # fmt: skip
     render_world(project, site)
     with project.engine().begin() as conn:
-        conn.execute(update(table_of(SyncRun)).values(data_timestamp="2026-12-01T09:00:00.000"))
+        conn.execute(update(SyncRun).values(data_timestamp="2026-12-01T09:00:00.000"))
     render_world(project, site)
     fresh = tmp_path / "fresh" / "site"
     render_world(project, fresh)
@@ -211,7 +211,7 @@ def test_a_new_month_renders_the_study_pages_again_for_their_timelines(project: 
     """A timeline is dashed from the month of our last update: a sync in a new month moves it on every page that
     has one, so those pages are rendered again, not kept (and the footer facts alone never are the reason)."""
     with project.engine().begin() as conn:
-        conn.execute(update(table_of(SyncRun)).values(finished_at=dt.datetime(2026, 12, 2, 9, 1, tzinfo=dt.UTC)))
+        conn.execute(update(SyncRun).values(finished_at=dt.datetime(2026, 12, 2, 9, 1, tzinfo=dt.UTC)))
     render_world(project, site)
     pages = [rel for rel in per_study(rendered) if rel.startswith("study/")]
     with_timeline = [p.name for p in (site / "study").iterdir() if 'class="timeline-fig"' in p.read_text("utf-8")]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from trialfinder.export.columns import columns_of
 from trialfinder.export.datapackage import TERMS_URL
-from trialfinder.models import Base, last_succeeded_run
+from trialfinder.models import last_succeeded_run, metadata
 
 # The database tables that an export table describes: its columns' descriptions apply to the same-named columns.
 EXPORT_TABLE_OF = {"studies": "studies", "study_locations": "locations", "change_events": "events",
@@ -34,12 +34,12 @@ STORED_ONLY = {
 PRIVATE_TABLES = ("subscribers", "deliveries", "leases")
 
 
-def _table_description(model: type[Base]) -> str:
-    return " ".join((model.__doc__ or "").split())
+def _table_description(table: Table) -> str:
+    return " ".join(str(table.info.get("description", "")).split())
 
 
 def _column_descriptions(table: str) -> dict[str, str]:
-    names = [column.name for column in Base.metadata.tables[table].columns]
+    names = [column.name for column in metadata.tables[table].columns]
     export = EXPORT_TABLE_OF.get(table)
     known = {column.name: column.description for column in columns_of(export)} if export else {}
     found = {}
@@ -56,10 +56,8 @@ def datasette_metadata(conn: Connection, database_name: str, base_url: str) -> d
     run = last_succeeded_run(conn)
     stamp = run.data_timestamp if run is not None else None
     tables: dict[str, Any] = {}
-    for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__tablename__):
-        model = mapper.class_
-        name = model.__tablename__
-        entry: dict[str, Any] = {"description": _table_description(model)}
+    for name, table in sorted(metadata.tables.items()):
+        entry: dict[str, Any] = {"description": _table_description(table)}
         columns = _column_descriptions(name)
         if columns:
             entry["columns"] = columns

@@ -30,17 +30,16 @@ from trialfinder.models import (
     StudySearch,
     StudyVersion,
     UtcDateTime,
-    table_of,
 )
 
 FORMATS = ("csv", "jsonl", "json")
 BATCH_ROWS = 500  # rows per fetch of each stream
 
-studies = table_of(Study)
-locations = table_of(StudyLocation)
-matches = table_of(StudySearch)
-versions = table_of(StudyVersion)
-events = table_of(ChangeEvent)
+studies = Study
+locations = StudyLocation
+matches = StudySearch
+versions = StudyVersion
+events = ChangeEvent
 
 
 class ExportError(ValueError):

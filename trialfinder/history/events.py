@@ -20,14 +20,14 @@ from trialfinder.config import Config, ConfigError, SearchConfig
 from trialfinder.history.diff import Event, diff
 from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.store import Change
-from trialfinder.models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, SyncRun, table_of
+from trialfinder.models import ChangeEvent, Study, StudyLocation, StudySearch, StudyVersion, SyncRun
 
-events_table = table_of(ChangeEvent)
-studies = table_of(Study)
-versions = table_of(StudyVersion)
-locations = table_of(StudyLocation)
-matches = table_of(StudySearch)
-runs = table_of(SyncRun)
+events_table = ChangeEvent
+studies = Study
+versions = StudyVersion
+locations = StudyLocation
+matches = StudySearch
+runs = SyncRun
 
 
 def events_of_change(change: Change, removed_reason: str | None = None) -> list[Event]:

@@ -7,15 +7,15 @@ from collections.abc import Iterable
 from sqlalchemy import String, Table
 
 from trialfinder.ingest.normalize import Normalized, sortable_date
-from trialfinder.models import Study, StudyLocation, table_of
+from trialfinder.models import Study, StudyLocation
 
 
 def _column_lengths(table: Table) -> dict[str, int]:
     return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
 
 
-_STUDY_LENGTHS = _column_lengths(table_of(Study))
-_LOCATION_LENGTHS = _column_lengths(table_of(StudyLocation))
+_STUDY_LENGTHS = _column_lengths(Study)
+_LOCATION_LENGTHS = _column_lengths(StudyLocation)
 
 
 def unstorable_field(item: Normalized) -> str | None:

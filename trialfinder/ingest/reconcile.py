@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from trialfinder.config import SearchConfig
 from trialfinder.ingest.client import ApiClient, ApiError
-from trialfinder.models import Study, StudySearch, table_of
+from trialfinder.models import Study, StudySearch
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def removal_gate(conn: Connection, searches: Sequence[SearchConfig], removed: Se
     not yet removed studies of any configured search."""
     if not removed or share >= 1.0:
         return
-    links, studies = table_of(StudySearch), table_of(Study)
+    links, studies = StudySearch, Study
     names = [search.name for search in searches]
     totals: dict[str, int] = dict(
         conn.execute(  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import OperationalError
 
 from trialfinder.leases import DEFAULT_TTL_S, Lease, LeaseBusy, acquire, leases
-from trialfinder.models import SyncRun, table_of, utcnow
+from trialfinder.models import SyncRun, utcnow
 
-runs = table_of(SyncRun)
+runs = SyncRun
 
 
 class SyncBusy(Exception):

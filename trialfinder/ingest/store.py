@@ -23,12 +23,12 @@ from trialfinder.ingest.bulk import insert_rows
 from trialfinder.ingest.checks import first_line, newest_valid_date, unstorable_field
 from trialfinder.ingest.normalize import Normalized, loads_checked
 from trialfinder.ingest.records import Candidate, Change, Recognised
-from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, table_of, utcnow
+from trialfinder.models import Study, StudyLocation, StudySearch, StudyVersion, utcnow
 
-studies = table_of(Study)
-versions = table_of(StudyVersion)
-locations = table_of(StudyLocation)
-searches = table_of(StudySearch)
+studies = Study
+versions = StudyVersion
+locations = StudyLocation
+searches = StudySearch
 log = logging.getLogger(__name__)
 
 

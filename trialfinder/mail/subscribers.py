@@ -21,10 +21,10 @@ from trialfinder.addresses import has_control, validate_email
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, check_codes, check_searches, match_countries, newest_event_id
 from trialfinder.i18n import N_, check_language
-from trialfinder.models import Delivery, Subscriber, table_of
+from trialfinder.models import Delivery, Subscriber
 
-subscribers = table_of(Subscriber)
-deliveries = table_of(Delivery)
+subscribers = Subscriber
+deliveries = Delivery
 
 FREQUENCIES = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7)}
 FREQUENCY_WORDS = {"daily": N_("daily"), "weekly": N_("weekly")}  # the e-mails say them in their language

@@ -20,11 +20,11 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from trialfinder.config import Config
 from trialfinder.db import begin_write
 from trialfinder.ingest.sync import SyncCancelled
-from trialfinder.models import PipelineRun, SyncRun, table_of, utcnow
+from trialfinder.models import PipelineRun, SyncRun, utcnow
 from trialfinder.processes import holder, is_dead
 
 log = logging.getLogger(__name__)
-pipeline_runs = table_of(PipelineRun)
+pipeline_runs = PipelineRun
 DEAD_AFTER = dt.timedelta(days=1)  # a `running` row with no process recorded (made before 0005) is dead after this
 
 
@@ -87,7 +87,7 @@ class PipelineResult:
 
 def full_sync_due(config: Config, engine: Engine, now: dt.datetime | None = None) -> bool:
     """True when no full sync succeeded within [schedule] full_after_days."""
-    runs = table_of(SyncRun)
+    runs = SyncRun
     with engine.connect() as conn:
         last = conn.execute(
             select(runs.c.finished_at)

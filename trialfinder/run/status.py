@@ -9,14 +9,14 @@ from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 
 from trialfinder.config import Config
 from trialfinder.leases import all_leases, current
-from trialfinder.models import PipelineRun, Study, StudySearch, SyncRun, table_of
+from trialfinder.models import PipelineRun, Study, StudySearch, SyncRun
 
 RUNS_SHOWN = 5
 
 
 def status_report(config: Config, conn: Connection) -> str:
     """A plain-text report for operators."""
-    studies, matches, runs = table_of(Study), table_of(StudySearch), table_of(SyncRun)
+    studies, matches, runs = Study, StudySearch, SyncRun
     lines = [f"Database: {conn.engine.url.render_as_string(hide_password=True)}"]
     data_run = conn.execute(
         select(runs).where(runs.c.status == "succeeded").order_by(runs.c.id.desc()).limit(1)
@@ -77,7 +77,7 @@ def _schedule_lines(conn: Connection) -> list[str]:
             lines.append(f"Next scheduled {job_id}: {_when(when) if when else 'paused'}")
     else:
         lines.append("Next scheduled run: none (`trialfinder schedule` is not set up)")
-    runs = table_of(PipelineRun)
+    runs = PipelineRun
     last = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(1)).first()
     if last is not None:
         lines.append(f"Last pipeline run #{last.id} ({last.trigger}) {_when(last.started_at)}: {last.status}")

@@ -22,7 +22,7 @@ from trialfinder import wording
 from trialfinder.config import Config
 from trialfinder.history.events import EventFilter, EventRow, by_study, load_events, split_baseline
 from trialfinder.i18n import N_, human_date, ntr, tr
-from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, studies_with_records, table_of
+from trialfinder.models import StudyLocation, StudySearch, last_succeeded_run, studies_with_records
 from trialfinder.site import places
 from trialfinder.site import sites as sites_mod
 from trialfinder.site.filter_options import GROUP_SLUGS, filter_options
@@ -128,7 +128,7 @@ def load_studies(config: Config, conn: Connection, events: Sequence[EventRow], l
                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Every study in the database as a display dict, most recently updated first (removed ones included,
     flagged `removed`); `events` are every change event, newest first (`newest_events`), for the timelines."""
-    locs, matches = table_of(StudyLocation), table_of(StudySearch)
+    locs, matches = StudyLocation, StudySearch
     topics: dict[str, list[str]] = {}
     order = {s.name: i for i, s in enumerate(config.searches)}
     for nct_id, name in conn.execute(select(matches.c.nct_id, matches.c.search_name)):
