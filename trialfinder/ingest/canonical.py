@@ -176,17 +176,12 @@ _BLANK_STAMP = b'"miscInfoModule":{"versionHolder":""'
 def fingerprint(raw: bytes) -> str:
     """SHA-256 of one study's raw JSON bytes with the versionHolder stamp blanked; equal fingerprints mean equal
     bytes but for the stamp, so equal content hashes (HASH_IGNORED_PATHS ignores the stamp)."""
-    digest = hashlib.sha256()
     at = raw.find(_MISC)
     stamp = _VERSION_HOLDER.match(raw, at) if at >= 0 and raw.find(_MISC, at + 1) < 0 else None
-    if stamp is None:
-        digest.update(raw)
-    else:  # hashed in three pieces, the stamp blanked, without copying the record
-        view = memoryview(raw)
-        digest.update(view[:at])
-        digest.update(_BLANK_STAMP)
-        digest.update(view[stamp.end():])
-    return digest.hexdigest()
+    if stamp is not None:  # one copy with the stamp blanked (a few µs), then one hash: SHA-256 gives the GIL back
+        # for each input over 2 KB, and a read-ahead thread next to a busy one waits a switch interval each time
+        raw = b"".join((memoryview(raw)[:at], _BLANK_STAMP, memoryview(raw)[stamp.end():]))
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _sha256(text: str) -> str:

@@ -57,7 +57,19 @@ class Page:
     studies: list[Any]
     total_count: int | None
     next_page_token: str | None
-    fingerprints: list[str | None] = field(default_factory=list)
+    _prints: list[str | None] | None = field(default=None, repr=False, compare=False)
+    _hashing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def fingerprints(self) -> list[str | None]:
+        """Each study's fingerprint, computed once by the first thread to ask: the read-ahead thread while it waits
+        for the caller to let a page go, else the caller (so they never hold up the next page's download)."""
+        with self._hashing:
+            if self._prints is None:  # the one field set after the page is made
+                prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in self.studies]
+                object.__setattr__(self, "_prints", prints)
+            assert self._prints is not None
+            return self._prints
 
     def records(self) -> list[Any]:
         """Every study of the page parsed (the stdlib parser, as a sync parses a study it does not recognise)."""
@@ -164,9 +176,7 @@ class ApiClient:
             query["pageToken"] = token
         studies, total, next_token = self._get("/studies", query, split_page)
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        # Hashed here, on the read-ahead thread: SHA-256 runs without the GIL, beside the caller's work on a page.
-        prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in studies]
-        return Page(studies, total, next_token or None, prints)
+        return Page(studies, total, next_token or None)
 
     def iter_searches(self, searches: Iterable[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
@@ -345,17 +355,22 @@ class _ReadAhead:
     def _produce(self, source: Iterator[tuple[str, Page]]) -> None:
         try:
             iterator = iter(source)
+            item: Any = None  # the page just handed over, until the next one is fetched
             while True:
-                while not self._tickets.acquire(timeout=0.1):
-                    if self._stop.is_set():
-                        return
+                if not self._tickets.acquire(blocking=False):
+                    if item is not None and isinstance(item[1], Page):
+                        _ = item[1].fingerprints  # idle till the caller lets a page go: hash the one it gets next
+                    item = None
+                    while not self._tickets.acquire(timeout=0.1):
+                        if self._stop.is_set():
+                            return
+                item = None
                 if self._stop.is_set():
                     return
                 item = next(iterator, _DONE)
                 self._handoff.put(item)
                 if item is _DONE:
                     return
-                item = None
         except BaseException as exc:  # handed to the consumer, which raises it
             self._handoff.put(exc)
 
