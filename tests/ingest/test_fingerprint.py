@@ -199,3 +199,33 @@ def test_an_error_in_a_write_reaches_the_sync_which_rolls_everything_back(projec
     with engine.connect() as conn:
         assert conn.execute(select(studies.c.nct_id)).first() is None
 
+
+def test_an_unchanged_pages_studies_are_written_hundreds_at_a_time(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recognised studies are only slices of the page: they go to the writer up to RECOGNISED_AT_ONCE at a time
+    (a few statements per page), the parsed ones PARSED_AT_ONCE at a time (their objects bound memory)."""
+    from tests.conftest import write_config
+    from tests.worldgen import make_study
+    from trialfinder.ingest.pipeline import ChunkWriter
+
+    project.api.put_many(make_study(i) for i in range(300))
+    write_config(project.path, project.api.base_url, page_size=1000)
+    engine = project.engine()
+    run_sync(project.config, engine, full=True, progress=False)
+    handed: list[tuple[int, int]] = []
+    real = ChunkWriter.write
+
+    def watching(self: ChunkWriter, name: str, candidates: Any, recognised: Any) -> None:
+        handed.append((len(candidates), len(recognised)))
+        real(self, name, candidates, recognised)
+
+    monkeypatch.setattr(ChunkWriter, "write", watching)
+    project.api.update(project.api.nct_ids[0], keeping_the_date(
+        lambda r: r["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED")))  # fmt: skip
+    result = run_sync(project.config, engine, full=True, progress=False)
+    assert result.changed == 1
+    biggest = max(recognised for _, recognised in handed)
+    assert ingest_sync.PARSED_AT_ONCE < biggest <= ingest_sync.RECOGNISED_AT_ONCE, handed
+    assert all(candidates <= ingest_sync.PARSED_AT_ONCE for candidates, _ in handed)
+    assert sum(candidates for candidates, _ in handed) >= 1

@@ -42,6 +42,9 @@ GC_EVERY_PAGES = 10
 # next is parsed (ingest.pipeline), so the Python objects of at most twice this many records are alive at once (a
 # page of 1000 real-shaped studies parsed whole is ~100 MB of objects).
 PARSED_AT_ONCE = 50
+# Studies recognised by their fingerprint (not parsed: only slices of the page) are written this many at a time:
+# the statements of a write then cover hundreds of rows, not fifty (a fifth of an unchanged re-sync went to them).
+RECOGNISED_AT_ONCE = 500
 
 
 class SyncFailed(Exception):
@@ -267,10 +270,14 @@ def _sync_searches(
                     bar.refresh()
                 prints = list(zip(page.fingerprints, page.studies, strict=True))
                 known = chunks.recognise([fp for fp, _ in prints if fp is not None])
-                for start in range(0, len(prints), PARSED_AT_ONCE):
-                    candidates, recognised = _sort_out(prints[start:start + PARSED_AT_ONCE], known, name)
-                    chunks.write(name, candidates, recognised)
-                    del candidates, recognised
+                same, rest = _sort_out(prints, known)
+                for start in range(0, len(same), RECOGNISED_AT_ONCE):
+                    chunks.write(name, [], same[start:start + RECOGNISED_AT_ONCE])
+                for start in range(0, len(rest), PARSED_AT_ONCE):
+                    candidates = _parsed(rest[start:start + PARSED_AT_ONCE], name)
+                    chunks.write(name, candidates, [])
+                    del candidates
+                del same, rest
                 tally["seen"] = (tally["seen"] or 0) + len(page.studies)
                 assert bar is not None
                 bar.update(len(page.studies))
@@ -308,23 +315,25 @@ def _close_search(writer: StudyWriter, name: str | None, bar: tqdm[Any] | None) 
 
 
 def _sort_out(
-    prints: list[tuple[str | None, Any]], known: dict[str, str], search_name: str
-) -> tuple[list[Candidate], list[Recognised]]:
-    """The studies to compare, and those recognised by a stored fingerprint of their raw bytes (`known`).
+    prints: list[tuple[str | None, Any]], known: dict[str, str]
+) -> tuple[list[Recognised], list[tuple[str | None, Any]]]:
+    """The studies recognised by a stored fingerprint of their raw bytes (`known`), and the rest (to parse).
 
     A raw study whose fingerprint is stored is the same content as stored: it is not parsed (the writer checks the
     stored fingerprint again when it writes). Every other one is parsed and goes through the exact comparison of
     content hashes (with its fingerprint, stored with it).
     """
     recognised = [Recognised(known[fp], fp, item) for fp, item in prints if fp is not None and fp in known]
+    return recognised, [(fp, item) for fp, item in prints if fp is None or fp not in known]
+
+
+def _parsed(prints: list[tuple[str | None, Any]], search_name: str) -> list[Candidate]:
+    """Candidates of studies not recognised: raw ones parsed (with their fingerprint), parsed ones as they are."""
     parsed: list[tuple[Any, tuple[str | None, bool]]] = [
-        (record, (fp, plain))
-        for fp, item in prints
-        if fp is not None and fp not in known
-        for record, plain in [loads_checked(bytes(item))]
+        (record, (fp, plain)) for fp, item in prints if fp is not None for record, plain in [loads_checked(bytes(item))]
     ]
     parsed += [(item, (None, False)) for fp, item in prints if fp is None]
-    return _candidates([record for record, _ in parsed], search_name, [given for _, given in parsed]), recognised
+    return _candidates([record for record, _ in parsed], search_name, [given for _, given in parsed])
 
 
 def _candidates(
