@@ -133,7 +133,7 @@ def big_transaction(engine: Engine) -> Iterator[Connection]:
             driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
     thread = threading.Thread(target=checkpoint, args=(engine,), name="wal-checkpoint")
     thread.start()
-    _checkpoints.setdefault(engine, []).append(thread)
+    _checkpoints[engine] = [*(t for t in _checkpoints.get(engine, []) if t.is_alive()), thread]
 
 
 # The checkpoint threads started for each engine, so that `dispose` can let them finish before it closes all.

@@ -4,6 +4,7 @@ and compared exactly, so no change is missed; pages are split without parsing, t
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlalchemy import Engine, select
 from tests.conftest import Project
 from trialfinder.ingest import sync as ingest_sync
 from trialfinder.ingest.canonical import fingerprint
-from trialfinder.ingest.client import ApiError, _ReadAhead, split_page
+from trialfinder.ingest.client import ApiError, split_page
+from trialfinder.ingest.readahead import ReadAhead
 from trialfinder.models import Study, StudyVersion
 from trialfinder.run.sync import run_sync
 
@@ -146,8 +148,7 @@ def test_read_ahead_keeps_at_most_two_items_alive() -> None:
                 fetched.append(number)
             yield "s", number
 
-    for _name, item in _ReadAhead(source()):
-        number: int = item  # type: ignore[assignment]  # ints stand in for pages
+    for _name, number in ReadAhead(source(), 2):  # ints stand in for pages
         threading.Event().wait(0.01)  # let the thread run ahead as far as it may
         with lock:
             worst = max(worst, len(fetched) - number)
@@ -221,11 +222,40 @@ def test_an_unchanged_pages_studies_are_written_hundreds_at_a_time(
         real(self, name, candidates, recognised)
 
     monkeypatch.setattr(ChunkWriter, "write", watching)
+    monkeypatch.setattr(ingest_sync, "RECOGNISED_AT_ONCE", 60)  # below the ~105 a page recognises, so the cap shows
     project.api.update(project.api.nct_ids[0], keeping_the_date(
         lambda r: r["protocolSection"]["statusModule"].update(overallStatus="SUSPENDED")))  # fmt: skip
     result = run_sync(project.config, engine, full=True, progress=False)
     assert result.changed == 1
     biggest = max(recognised for _, recognised in handed)
-    assert ingest_sync.PARSED_AT_ONCE < biggest <= ingest_sync.RECOGNISED_AT_ONCE, handed
+    assert biggest == 60 > ingest_sync.PARSED_AT_ONCE, handed
     assert all(candidates <= ingest_sync.PARSED_AT_ONCE for candidates, _ in handed)
     assert sum(candidates for candidates, _ in handed) >= 1
+
+
+def test_the_read_ahead_thread_hashes_the_page_it_handed_over_while_it_waits() -> None:
+    """While the caller holds a page, the waiting read-ahead thread computes the fingerprints of the next one; a
+    page asked for its fingerprints by two threads at once computes them once, with the values of `fingerprint`."""
+    from trialfinder.ingest.client import Page, _hash_page
+
+    bodies = [b'{"studies":[{"a":%d},{"b":[%d]}]}' % (n, n) for n in range(4)]
+    pages = [Page(split_page(body)[0], None, None) for body in bodies]
+    reader = ReadAhead(iter([("s", page) for page in pages]), 2, _hash_page)
+    taken: list[Page] = []
+    for _name, page in reader:
+        deadline = time.monotonic() + 5
+        waiting = pages[len(taken) + 1] if len(taken) + 1 < len(pages) else None
+        while waiting is not None and waiting._prints is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert waiting is None or waiting._prints is not None  # hashed by the thread while we held `page`
+        taken.append(page)
+    assert taken == pages
+
+    fresh = Page(split_page(bodies[0])[0], None, None)
+    seen: list[list[str | None]] = []
+    threads = [threading.Thread(target=lambda: seen.append(fresh.fingerprints)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen[0] is seen[1] and seen[0] == [fingerprint(b'{"a":0}'), fingerprint(b'{"b":[0]}')]

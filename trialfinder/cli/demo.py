@@ -18,7 +18,7 @@ import click
 from trialfinder.cli.common import EXIT_FAILED, EXIT_USAGE, AppContext, fail
 from trialfinder.config import Config
 from trialfinder.config_sections import ApiConfig, DatabaseConfig, EmailConfig, SiteConfig
-from trialfinder.db import open_database
+from trialfinder.db import dispose, open_database
 from trialfinder.i18n import LANGUAGES
 
 MARKER = "TRIALFINDER_DEMO"
@@ -105,7 +105,7 @@ def demo_command(ctx: click.Context, folder: Path | None) -> None:
                        output=folder / "digest.txt")  # fmt: skip
         finally:
             ctx.obj = app
-            engine.dispose()
+            dispose(engine)
     if first.status != "succeeded" or second.status != "succeeded":
         fail("the demo's main job failed (see the log above)", EXIT_FAILED)
     site = folder / "site"

@@ -70,10 +70,11 @@ class _LazyGroup(GuardedGroup):
     """A group whose command modules are imported when their command runs (or its own --help is asked for)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """click's main; when it is to end the process (standalone mode), the interpreter's last collection of
-        cycles is spared: once the command is done (its database connections closed, AppContext.close), that
-        walk over every object left, scattered through the pages of a heap that held hundreds of MB, only
-        delays the exit (0.1 s after a sync of 1,000 studies); the memory goes back to the system anyway."""
+        """click's main; in standalone mode (the `trialfinder` command; click's test runner too, whose process
+        then only exits sooner) the interpreter's last collection of cycles is spared at exit: once the command is
+        done (its database connections closed, AppContext.close), that walk over every object left, scattered
+        through the pages of a heap that held hundreds of MB, only delays the exit (0.1 s after a sync of 1,000
+        studies); the memory goes back to the system anyway."""
         if kwargs.get("standalone_mode", True):
             atexit.unregister(_skip_the_last_collection)  # once, however often main runs in one process
             atexit.register(_skip_the_last_collection)

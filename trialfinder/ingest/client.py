@@ -12,7 +12,6 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import queue
 import random
 import socket
 import threading
@@ -26,11 +25,12 @@ import requests
 
 from trialfinder.config import ApiConfig
 from trialfinder.ingest.canonical import fingerprint
+from trialfinder.ingest.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-# Pages fetched ahead of the caller: with two, the caller holds one and the next downloads (see _ReadAhead).
+# Pages fetched ahead of the caller: with two, the caller holds one and the next downloads (see ReadAhead).
 PAGES_AHEAD = 2
 # A body is read in pieces of this size: requests' own `.content` reads 10 KiB at a time, ~3,000 Python-level reads
 # for a 30 MB page, each one waiting for the GIL while the sync works on the page before (5 ms each at worst).
@@ -63,13 +63,23 @@ class Page:
     @property
     def fingerprints(self) -> list[str | None]:
         """Each study's fingerprint, computed once by the first thread to ask: the read-ahead thread while it waits
-        for the caller to let a page go, else the caller (so they never hold up the next page's download)."""
+        for the caller to let a page go (`hash_if_free`), else the caller; the read-ahead thread never waits here."""
         with self._hashing:
-            if self._prints is None:  # the one field set after the page is made
-                prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in self.studies]
-                object.__setattr__(self, "_prints", prints)
-            assert self._prints is not None
-            return self._prints
+            return self._computed()
+
+    def hash_if_free(self) -> None:
+        if self._hashing.acquire(blocking=False):
+            try:
+                self._computed()
+            finally:
+                self._hashing.release()
+
+    def _computed(self) -> list[str | None]:
+        if self._prints is None:  # the one field set after the page is made
+            prints = [fingerprint(bytes(item)) if isinstance(item, msgspec.Raw) else None for item in self.studies]
+            object.__setattr__(self, "_prints", prints)
+        assert self._prints is not None
+        return self._prints
 
     def records(self) -> list[Any]:
         """Every study of the page parsed (the stdlib parser, as a sync parses a study it does not recognise)."""
@@ -87,10 +97,11 @@ class ApiClient:
     _last_request_at: float | None = None
     # What open_early started: the pages of its searches, fetching, and GET /version's answer (or its error).
     _early_plan: list[tuple[str, dict[str, str]]] | None = field(default=None, repr=False)
-    _early_pages: _ReadAhead | None = field(default=None, repr=False)
+    _early_pages: ReadAhead[tuple[str, Page]] | None = field(default=None, repr=False)
     _early_version: Any = field(default=None, repr=False)
     _version_fetched: threading.Event = field(default_factory=threading.Event, repr=False)
-    _readers: list[_ReadAhead] = field(default_factory=list, repr=False)  # every one handed out, closed by close()
+    # every reader handed out, closed by close()
+    _readers: list[ReadAhead[tuple[str, Page]]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.session.headers["User-Agent"] = self.config.user_agent_header
@@ -120,7 +131,7 @@ class ApiClient:
         self._early_plan = list(searches)
         self._version_fetched.clear()
         self._early_version = None
-        self._early_pages = _ReadAhead(self._early_source(self._early_plan))
+        self._early_pages = ReadAhead(self._early_source(self._early_plan), PAGES_AHEAD, _hash_page)
 
     def _early_source(self, plan: list[tuple[str, dict[str, str]]]) -> Iterator[tuple[str, Page]]:
         try:
@@ -182,7 +193,7 @@ class ApiClient:
         """(name, page) for every page of every search, in order; the next page downloads while the caller works.
 
         One background thread does the HTTP (and the min_interval_s wait) ahead of the caller and splits each body
-        into per-study byte slices without building Python objects: at most two pages are alive (_ReadAhead). An
+        into per-study byte slices without building Python objects: at most two pages are alive (ReadAhead). An
         error in the thread is raised here, at the page it stopped; closing the iterator stops it. The pages
         open_early already fetches for the same searches are taken over.
         """
@@ -191,7 +202,7 @@ class ApiClient:
             reader, self._early_pages = self._early_pages, None
         else:
             self._drop_early()
-            reader = _ReadAhead(self._pages(plan))
+            reader = ReadAhead(self._pages(plan), PAGES_AHEAD, _hash_page)
         self._readers.append(reader)
         return iter(reader)
 
@@ -329,72 +340,14 @@ def _read_body(response: requests.Response) -> bytes:
         response.close()
 
 
+def _hash_page(item: tuple[str, Page]) -> None:
+    """The read-ahead thread's work while it waits for the caller: the fingerprints of the page it gets next."""
+    item[1].hash_if_free()
+
+
 def _refused(status: int, path: str, body: str) -> ApiError:
     message = " ".join(body.split())[:300] or "(empty body)"
     return ApiError(f"ClinicalTrials.gov refused GET {path} (HTTP {status}): {message}", status)
 
 
-_DONE = object()
 _TAKEN = object()
-
-
-class _ReadAhead:
-    """`source` run on a thread of its own from now on, at most PAGES_AHEAD items ahead of the caller: an item is
-    fetched only while fewer than that are fetched and not yet let go (the caller lets an item go when it asks for
-    the next), so the caller's item and the one downloading are all that is alive. Iterate once; an error in the
-    thread is raised at the item it stopped; `close` (or the end of the iteration) stops the thread."""
-
-    def __init__(self, source: Iterator[tuple[str, Page]], ahead: int = PAGES_AHEAD) -> None:
-        self._handoff: queue.Queue[Any] = queue.Queue()
-        self._tickets = threading.Semaphore(ahead)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(source,), name="trialfinder-read-ahead",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
-
-    def _produce(self, source: Iterator[tuple[str, Page]]) -> None:
-        try:
-            iterator = iter(source)
-            item: Any = None  # the page just handed over, until the next one is fetched
-            while True:
-                if not self._tickets.acquire(blocking=False):
-                    if item is not None and isinstance(item[1], Page):
-                        _ = item[1].fingerprints  # idle till the caller lets a page go: hash the one it gets next
-                    item = None
-                    while not self._tickets.acquire(timeout=0.1):
-                        if self._stop.is_set():
-                            return
-                item = None
-                if self._stop.is_set():
-                    return
-                item = next(iterator, _DONE)
-                self._handoff.put(item)
-                if item is _DONE:
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._handoff.put(exc)
-
-    def __iter__(self) -> Iterator[tuple[str, Page]]:
-        try:
-            while True:
-                item = self._handoff.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                item = None
-                self._tickets.release()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the thread (after the request it is in, if any) and drop what it fetched."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._handoff.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        self._thread.join()
-

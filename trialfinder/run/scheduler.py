@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trialfinder.config import Config, load_config
-from trialfinder.db import make_engine, open_database
+from trialfinder.db import dispose, make_engine, open_database
 from trialfinder.run.job import run_pipeline
 from trialfinder.run.leader import become_leader
 
@@ -76,7 +76,7 @@ def scheduled_run(config_path: str | None, full: bool | None) -> str:
     try:
         result = run_pipeline(config, engine, full=full, trigger="schedule-full" if full else "schedule", stop=_STOP)
     finally:
-        engine.dispose()
+        dispose(engine)  # after the checkpoint thread of its sync
     line = result.summary()
     (log.info if result.status == "succeeded" else log.warning)("%s", line)
     return line
