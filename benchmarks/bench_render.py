@@ -10,6 +10,8 @@ render's time over the unchanged re-render's (target >= 10x at 5,000 studies), t
 300 studies) against the 150 KB gzip target for the list page. The machine's load average is printed with them:
 on a shared machine the figures move with it.
 The index page's weight includes its world map (issue 18), whose own part is printed against its 60 KB gzip target.
+The first render uses [site] render_processes' default (the usable cores, at most 4, from 400 studies on: forked
+processes, site/forked.py); the same first render in one process is timed after it, for the ratio of the two.
 
     python benchmarks/bench_render.py [--studies 5000] [--small 300]
 """
@@ -17,9 +19,11 @@ The index page's weight includes its world map (issue 18), whose own part is pri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gzip
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,7 +60,7 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
     from sqlalchemy import func, select, update
 
     from trialfinder.models import SyncRun
-    from trialfinder.site.render import render_site
+    from trialfinder.site.render import render_processes, render_site
 
     config, engine = build_database(n, folder)
     out = folder / "site"
@@ -74,6 +78,11 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
         result = render_site(config, engine, out)
         runs.append(time.perf_counter() - started)
         kept.append(result.kept)
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the forked render processes so far
+    started = time.perf_counter()  # the same first render in this process alone ([site] render_processes = 1)
+    one = dataclasses.replace(config, site=dataclasses.replace(config.site, render_processes=1))
+    render_site(one, engine, folder / "site-one")
+    one_s = time.perf_counter() - started
     fresh_s, fresh_kept = fresh_process_render(folder / "tf.db", out)
     index = (out / "index.html").read_bytes()
     pages = sorted(out.glob("study/*.html"), key=lambda p: p.stat().st_size)
@@ -83,7 +92,8 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
     return {
         "studies": result.studies, "pages": result.pages, "files": len(result.files), "first_s": runs[0],
         "again_s": runs[1], "kept": kept[1], "newsync_s": runs[2], "newsync_kept": kept[2], "fresh_s": fresh_s,
-        "fresh_kept": fresh_kept, "index_raw": len(index),
+        "fresh_kept": fresh_kept, "index_raw": len(index), "one_s": one_s, "children_kib": children_kib,
+        "processes": render_processes(config.site.render_processes, result.studies),
         "index_gzip": len(gzip.compress(index, compresslevel=6)),
         "study_median": pages[len(pages) // 2].stat().st_size if pages else 0,
         "study_max": pages[-1].stat().st_size if pages else 0, "site_bytes": total,
@@ -136,6 +146,12 @@ def main() -> None:
     speed = big["pages"] / big["first_s"]
     print(f"{args.studies} studies: first render {speed:.0f} pages/s (target >= {TARGET_PAGES_S:.0f}: "
           f"{'met' if speed >= TARGET_PAGES_S else 'MISSED'}); load average {os.getloadavg()[0]:.1f} at the end")
+    for r in results.values():
+        forked = (f"; the largest forked process's peak RSS {r['children_kib'] / 1024:.0f} MB (its pages shared with "
+                  f"the parent counted in full)" if r["processes"] > 1 else "")  # fmt: skip
+        print(f"{r['studies']} studies: first render in {r['processes']} process{'es' if r['processes'] > 1 else ''} "
+              f"([site] render_processes = 0) {r['first_s']:.2f} s, in one process {r['one_s']:.2f} s "
+              f"({r['one_s'] / r['first_s']:.2f}x; {r['pages'] / r['one_s']:.0f} pages/s){forked}")
     for r in results.values():
         print(f"{r['studies']} studies: index.html {r['index_raw'] / 1024:.1f} KB raw, {r['index_gzip'] / 1024:.1f} KB "
               f"gzip with its map; the map alone {r['map_raw'] / 1024:.1f} KB raw, {r['map_gzip'] / 1024:.1f} KB gzip "

@@ -61,6 +61,7 @@ def test_searches_accept_quoted_or_dotted_parameter_names(tmp_path: Path) -> Non
         ('[[searches]]\nname = "Bad Name"\nlabel = "X"\n"query.term" = "y"\n', "must be lower-case"),
         ("[relevance]\nshown_tiers = 4\n", "line 2: 'relevance.shown_tiers' must be 1, 2 or 3, not 4"),
         ('[relevance]\nwhim_terms = ["WHIM", " "]\n', "line 2: 'relevance.whim_terms' must not hold an empty term"),
+        ("[site]\nrender_processes = 65\n", "line 2: 'site.render_processes' must be between 0 and 64"),
     ],
 )
 def test_bad_config_is_a_one_line_error_naming_key_and_line(tmp_path: Path, toml: str, message: str) -> None:

@@ -96,6 +96,7 @@ class SiteConfig:
     title: str = "WHIM syndrome & CXCR4 trial finder"
     content_dir: str = ""
     languages: tuple[str, ...] = ("en",)  # the first at the site's root, each other one in <out_dir>/<code>/
+    render_processes: int = 0  # 0: as many as the usable cores (at most 4) from 400 studies on, else one
 
     def __post_init__(self) -> None:
         from trialfinder.addresses import has_control
@@ -107,6 +108,8 @@ class SiteConfig:
         if not self.languages or unknown or len(set(self.languages)) != len(self.languages):
             what = f"{unknown[0]!r} is not one of ours" if unknown else "it must list each language once"
             raise BadValue("languages", f"'site.languages': {what}; use some of {', '.join(LANGUAGES)}")
+        if self.render_processes > 64:
+            raise BadValue("render_processes", "'site.render_processes' must be between 0 and 64")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,26 +64,16 @@ def study_events(study: dict[str, Any]) -> list[StudyEvent]:
     return sorted(events, key=lambda e: e.day)
 
 
-def write_calendars(folder: Path, studies: Iterable[dict[str, Any]], listed: Iterable[dict[str, Any]],
-                    site_title: str, keep: Callable[[dict[str, Any]], bool] | None = None,
-                    keep_followed: Callable[[], bool] | None = None) -> int:  # fmt: skip
-    """Write calendar/<NCT id>.ics for `studies` and calendar/followed.ics for `listed`, except the files that
-    `keep(study)` / `keep_followed()` (asked after every study's) put in place already; returns how many files it
-    wrote. Each event is serialised once and put in both files."""
-    (folder / "calendar").mkdir(exist_ok=True)
-    serialised: dict[str, list[bytes]] = {}
-    for study in studies:
-        if keep is not None and keep(study):
-            continue
-        serialised[study["nct_id"]] = blocks = [vevent(e) for e in study_events(study)]
-        write_staged(folder / "calendar" / f"{study['nct_id']}.ics",
-                     calendar_bytes(f"{study['nct_id']}: study dates", blocks))
-    if keep_followed is not None and keep_followed():
-        return len(serialised)
-    followed = [b for study in listed for b in serialised.get(study["nct_id"])
-                or [vevent(e) for e in study_events(study)]]  # fmt: skip
-    write_staged(folder / "calendar" / FOLLOWED, calendar_bytes(f"{site_title}: study dates", followed))
-    return len(serialised) + 1
+def write_study_calendar(folder: Path, study: dict[str, Any]) -> None:
+    """Write calendar/<NCT id>.ics (the folder exists) with the dates of one study."""
+    write_staged(folder / "calendar" / f"{study['nct_id']}.ics",
+                 calendar_bytes(f"{study['nct_id']}: study dates", [vevent(e) for e in study_events(study)]))
+
+
+def write_followed(folder: Path, listed: Iterable[dict[str, Any]], site_title: str) -> None:
+    """Write calendar/followed.ics (the folder exists) with the dates of every study of `listed`, in its order."""
+    events = [vevent(e) for study in listed for e in study_events(study)]
+    write_staged(folder / "calendar" / FOLLOWED, calendar_bytes(f"{site_title}: study dates", events))
 
 
 def calendar_bytes(name: str, events: list[bytes]) -> bytes:

@@ -20,7 +20,7 @@ import signal
 import struct
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 R = TypeVar("R")
@@ -43,23 +43,23 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux")
 
 
-def share_out(chunks: int, work: Callable[[Iterator[int]], None], processes: int,
-              report: Callable[[], R], first: Callable[[], None] | None = None) -> list[R]:  # fmt: skip
-    """Run `work` over the chunk numbers 0..chunks-1 in this process and in processes-1 forked children (fewer when
+def share_out(chunks: Sequence[int], work: Callable[[Iterator[int]], None], processes: int, report: Callable[[], R],
+              first: Callable[[], None] | None = None, start: Callable[[], None] | None = None) -> list[R]:  # fmt: skip
+    """Run `work` over the chunk numbers `chunks` in this process and in processes-1 forked children (fewer when
     there are fewer chunks; none off Linux), each process taking the next free number; return each child's
-    `report()` made after its work, in the children's order. `first` runs here once the children have started,
-    before this process takes its share."""
-    processes = min(processes, chunks) if can_fork() else 1
+    `report()` made after its work, in the children's order. `start` runs in each child before its work; `first`
+    runs here once the children have started, before this process takes its share."""
+    processes = min(processes, len(chunks)) if can_fork() else 1
     if processes <= 1:
         if first is not None:
             first()
-        work(iter(range(chunks)))
+        work(iter(chunks))
         return []
-    if chunks > MAX_CHUNKS:
-        raise ValueError(f"at most {MAX_CHUNKS} chunks can be shared out, not {chunks}")
+    if len(chunks) > MAX_CHUNKS:
+        raise ValueError(f"at most {MAX_CHUNKS} chunks can be shared out, not {len(chunks)}")
     claims, write = os.pipe()
     try:
-        _write_all(write, b"".join(_TOKEN.pack(number) for number in range(chunks)))
+        _write_all(write, b"".join(_TOKEN.pack(number) for number in chunks))
     finally:
         os.close(write)
     children: dict[int, int] = {}  # pid -> the read end of its report pipe
@@ -70,7 +70,7 @@ def share_out(chunks: int, work: Callable[[Iterator[int]], None], processes: int
             pid = os.fork()
             if pid == 0:  # the child
                 os.close(read)
-                _child(_claimed(claims, parent), write, work, report, list(children.values()))
+                _child(_claimed(claims, parent), write, start, work, report, list(children.values()))
             os.close(write)
             children[pid] = read
         if first is not None:
@@ -98,8 +98,8 @@ def _claimed(claims: int, parent: int | None = None) -> Iterator[int]:
         yield _TOKEN.unpack(data)[0]
 
 
-def _child(claimed: Iterator[int], write: int, work: Callable[[Iterator[int]], None], report: Callable[[], Any],
-           others: list[int]) -> NoReturn:  # fmt: skip
+def _child(claimed: Iterator[int], write: int, start: Callable[[], None] | None, work: Callable[[Iterator[int]], None],
+           report: Callable[[], Any], others: list[int]) -> NoReturn:  # fmt: skip
     """A child's whole life: its share of the work, then its report (or its exception) into `write`, then exit."""
     code = 1
     try:
@@ -110,6 +110,8 @@ def _child(claimed: Iterator[int], write: int, work: Callable[[Iterator[int]], N
         for fd in others:  # the earlier children's report pipes
             os.close(fd)
         try:
+            if start is not None:
+                start()
             work(claimed)
             payload = pickle.dumps(("ok", report()))
         except BaseException as exc:  # every failure goes to the parent, which raises it

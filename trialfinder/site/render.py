@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -42,8 +42,9 @@ from trialfinder.i18n import LANGUAGES, NATIVE_NAMES, tr
 from trialfinder.resources import templates_dir
 from trialfinder.site import places
 from trialfinder.site.about import AboutPage, load_about_pages
-from trialfinder.site.calendar import write_calendars
+from trialfinder.site.calendar import FOLLOWED, write_followed, write_study_calendar
 from trialfinder.site.feeds import write_feeds
+from trialfinder.site.forked import MAX_CHUNKS, can_fork, share_out, usable_cores
 from trialfinder.site.graphics import StudyPictures
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
@@ -56,6 +57,10 @@ STATIC_FILES = ("site.css", "site.js")
 _STUDY_PAGE = re.compile(r"NCT\d{8}\.html")
 _OUR_PAGES = {"study": _STUDY_PAGE, "handout": _STUDY_PAGE, "about": re.compile(r"[a-z0-9][a-z0-9-]*\.html"),
               "calendar": re.compile(r"NCT\d{8}\.ics")}
+FORK_FROM = 400  # studies from which a render uses more processes by itself (fewer: forking costs more than it saves)
+AUTO_PROCESSES = 4  # the most a render uses by itself (each forked copy of the view costs memory)
+STUDIES_A_CHUNK = 20  # studies a render process takes at a time
+PER_STUDY = ("study", "handout", "calendar")  # the folders of each study's files
 
 
 @dataclass(frozen=True)
@@ -137,12 +142,11 @@ def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lan
                 write_feeds(config, conn, staging)
         view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
         reuse = PageReuse(out_dir, staging, code_version(), lang)
-        pages = write_pages(make_environment(lang), staging, view, about, reuse)
-        write_calendars(staging, view.studies, view.listed, config.site.title,
-                        keep=lambda study: reuse.keep(f"calendar/{study['nct_id']}.ics", reuse.study_hash(study)),
-                        keep_followed=lambda: reuse.keep_derived(
-                            "calendar/followed.ics", config.site.title,
-                            [f"calendar/{study['nct_id']}.ics" for study in view.listed]))
+        pages = write_pages(make_environment(lang), staging, view, about, reuse,
+                            processes=render_processes(config.site.render_processes, len(view.studies)))
+        followed = [f"calendar/{study['nct_id']}.ics" for study in view.listed]
+        if not reuse.keep_derived(f"calendar/{FOLLOWED}", config.site.title, followed):
+            write_followed(staging, view.listed, config.site.title)
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
@@ -163,14 +167,55 @@ def language_facts(languages: Sequence[str], lang: str) -> dict[str, object]:
             "up": "" if lang == languages[0] else "../"}  # fmt: skip
 
 
+def render_processes(configured: int, studies: int) -> int:
+    """How many processes render the study pages: [site] render_processes when it is set, else the usable cores
+    (at most AUTO_PROCESSES) for a site of at least FORK_FROM studies, else one."""
+    if configured:
+        return configured
+    return min(AUTO_PROCESSES, usable_cores()) if studies >= FORK_FROM and can_fork() else 1
+
+
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
-                reuse: PageReuse | None = None) -> int:  # fmt: skip
-    """Write the index, changes, glossary, about pages and one page per study of a finished view into `folder`;
-    every glossary term in their text links to its definition. A page whose inputs `reuse` finds unchanged is kept
-    from the published site instead of being rendered. Returns the page count."""
+                reuse: PageReuse | None = None, processes: int = 1) -> int:  # fmt: skip
+    """Write the index, changes, glossary, about pages and each study's page, handout and calendar of a finished
+    view into `folder`; every glossary term in their text links to its definition. A page whose inputs `reuse` finds
+    unchanged is kept from the published site instead of being rendered. The studies' files are shared out among
+    `processes` processes (site/forked.py), this one rendering the other pages first; when this one kept most files
+    of the first chunk of studies (a re-render, which forking would slow down), it renders them all. Returns the
+    page count."""
     lang = str(env.globals.get("lang", "en"))
     top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
     inner = {**top, "root": "../"}
+    templates = env.get_template("study.html"), env.get_template("handout.html")  # compiled once, before a fork
+    for name in PER_STUDY:
+        (folder / name).mkdir(exist_ok=True)
+    size = max(STUDIES_A_CHUNK, -(-len(view.studies) // MAX_CHUNKS))
+
+    def studies_of(claimed: Iterator[int]) -> None:
+        for number in claimed:
+            for study in view.studies[number * size:(number + 1) * size]:
+                _study_files(templates, folder, study, view.pictures, reuse, inner, lang)
+
+    chunks = range(-(-len(view.studies) // size))
+    if processes > 1 and reuse is not None and chunks:  # the first chunk says whether this is a re-render
+        kept = reuse.kept
+        studies_of(iter(chunks[:1]))
+        chunks = chunks[1:]
+        if reuse.kept - kept > len(view.studies[:size]) * len(PER_STUDY) / 2:  # mostly kept: one process is quicker
+            processes = 1
+    made = share_out(chunks, studies_of, processes, reuse.made if reuse else dict,
+                     first=partial(_top_pages, env, folder, view, about, reuse, top, inner),
+                     start=reuse.forget_made if reuse else None)  # fmt: skip
+    for entries in made:
+        if reuse is not None:
+            reuse.add(entries)
+    return 3 + len(about) + 2 * len(view.studies)
+
+
+def _top_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage], reuse: PageReuse | None,
+               top: dict[str, Any], inner: dict[str, Any]) -> None:  # fmt: skip
+    """The index, changes, glossary and about pages."""
+    lang = str(env.globals.get("lang", "en"))
 
     def kept(rel: str, *parts: Any) -> bool:
         return reuse is not None and reuse.keep(rel, *parts)
@@ -197,18 +242,20 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         _page(reuse, folder, rel, inner, (item, about),
               partial(_inner_page, about_template, {"page": "about", "page_path": rel, "about": item, "pages": about},
                       lang))  # fmt: skip
-    study_template, handout_template = env.get_template("study.html"), env.get_template("handout.html")
-    (folder / "study").mkdir(exist_ok=True)
-    (folder / "handout").mkdir(exist_ok=True)
-    for study in view.studies:
-        nct_id = study["nct_id"]
-        key = reuse.study_hash(study) if reuse is not None else None
-        rel = f"study/{nct_id}.html"
-        _page(reuse, folder, rel, inner, (key, view.pictures.inputs(study)),
-              partial(_study_page, study_template, rel, study, view.pictures, lang))
-        _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
-              partial(_handout, handout_template, study, lang))
-    return 3 + len(about) + 2 * len(view.studies)
+
+
+def _study_files(templates: tuple[Template, Template], folder: Path, study: dict[str, Any], pictures: StudyPictures,
+                 reuse: PageReuse | None, inner: dict[str, Any], lang: str) -> None:  # fmt: skip
+    """One study's page, handout and calendar (each kept when its inputs did not change)."""
+    nct_id = study["nct_id"]
+    key = reuse.study_hash(study) if reuse is not None else None
+    rel = f"study/{nct_id}.html"
+    _page(reuse, folder, rel, inner, (key, pictures.inputs(study)),
+          partial(_study_page, templates[0], rel, study, pictures, lang))
+    _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
+          partial(_handout, templates[1], study, lang))
+    if reuse is None or not reuse.keep(f"calendar/{nct_id}.ics", key):
+        write_study_calendar(folder, study)
 
 
 def _inner_page(template: Template, variables: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:

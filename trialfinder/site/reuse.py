@@ -225,6 +225,29 @@ class PageReuse:
         self.kept += 1
         return bytes(out)
 
+    def forget_made(self) -> None:
+        """Forget the pages noted so far (a forked render process's copy: its parent has them), keeping the previous
+        manifest, the study hashes, the facts and the splicing checks."""
+        self.hashes, self.kept, self.kept_files, self.spots = {}, 0, {}, {}
+
+    def made(self) -> dict[str, Any]:
+        """What this render noted of its pages (hashes, kept files, facts' spots and the facts), for `add`."""
+        return {"hashes": self.hashes, "kept": self.kept, "kept_files": self.kept_files, "spots": self.spots,
+                "facts": self.facts, "checked": self._checked}  # fmt: skip
+
+    def add(self, made: dict[str, Any]) -> None:
+        """Take in what another PageReuse `made` for other pages of this render: a forked render process's copy of
+        this one, after `forget_made` (site/forked.py)."""
+        if made["facts"] is not None and self.facts not in (None, made["facts"]):
+            raise RuntimeError("two render processes printed different footer facts")  # the same `inner` for all
+        self.facts = self.facts if self.facts is not None else made["facts"]
+        self.hashes.update(made["hashes"])
+        self.kept += made["kept"]
+        self.kept_files.update(made["kept_files"])
+        self.spots.update(made["spots"])
+        for folder, same in made["checked"].items():  # a check that failed anywhere turns splicing off for all
+            self._checked[folder] = self._checked.get(folder, True) and same
+
     def write(self) -> None:
         """Write the manifest of every hashed page, kept in place or in the staging folder, into the staging folder
         (render's publish moves it last)."""
