@@ -91,7 +91,7 @@ def insert_rows(
     statement = insert(_unprocessed_twin(table))
     dialect = conn.dialect
     if not (dialect.use_insertmanyvalues and dialect.use_insertmanyvalues_wo_returning):
-        compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+        compiled = _compiled(table, tuple(rows[0]), dialect)
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
         if sorted(names) == sorted(rows[0]):  # bind names are the column keys (always, for plain names)
             if compiled.positional:
@@ -107,6 +107,13 @@ def insert_rows(
             return
     # Not from or into the compiled cache: the twin's statement must never stand in for the real table's.
     conn.execute(statement, rows, execution_options={"compiled_cache": None})
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Any:
+    """The twin of `table`'s INSERT of the columns `keys`, compiled for `dialect` once (a sync makes hundreds of
+    the same few statements)."""
+    return insert(_unprocessed_twin(table)).compile(dialect=dialect, column_keys=list(keys))
 
 
 def _values_head(single: str) -> tuple[str, str] | None:
