@@ -5,6 +5,7 @@ byte, from one process or three, first and unchanged re-renders alike."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import signal
 import threading
@@ -117,6 +118,65 @@ def test_a_parent_that_fails_kills_its_children(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("finished-*"))
 
 
+class _Unrebuildable(Exception):
+    """Pickles, but does not unpickle: its one argument is not the two its __init__ takes."""
+
+    def __init__(self, nct_id: str, why: str) -> None:
+        super().__init__(f"{nct_id}: {why}")
+
+
+def test_a_childs_exception_that_cannot_cross_comes_as_its_words() -> None:
+    here = os.getpid()
+
+    def work(claimed: Iterator[int]) -> None:
+        for _ in claimed:
+            if os.getpid() != here:
+                raise _Unrebuildable("NCT01234567", "its page is broken")
+            time.sleep(0.01)
+
+    with pytest.raises(RuntimeError) as caught:
+        forked.share_out(range(40), work, 2, report=lambda: None)
+    assert str(caught.value) == "_Unrebuildable: NCT01234567: its page is broken"
+    assert any("_Unrebuildable" in note for note in caught.value.__notes__)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_parent_waiting_for_a_report_kills_its_children(tmp_path: Path) -> None:
+    here = os.getpid()
+
+    def work(claimed: Iterator[int]) -> None:
+        if os.getpid() == here:  # this process takes nothing: it goes on to wait for the reports
+            return
+        for _ in claimed:
+            (tmp_path / str(os.getpid())).touch()
+            time.sleep(30)
+            (tmp_path / f"finished-{os.getpid()}").touch()
+
+    def interrupt() -> None:
+        for _ in range(500):
+            if len(_pids(tmp_path)) == 2:
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)  # the parent is reading a report by now
+        os.kill(here, signal.SIGUSR1)
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGUSR1, stop)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(_Stop):
+            forked.share_out(range(4), work, 3, report=lambda: None)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(_pids(tmp_path)) == 2 and all(_gone(pid) for pid in _pids(tmp_path))
+    assert not list(tmp_path.glob("finished-*"))
+
+
 @pytest.fixture
 def world(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
     build_site_world(project)
@@ -173,6 +233,14 @@ def test_three_processes_render_the_same_site_as_one(world: Project, tmp_path: P
     assert facts.kept > 0 and _files(tmp_path / "three" / "site") == _files(tmp_path / "fresh" / "site")
     assert fresh.kept == 0
     assert reports == [0, 2, 0, 0, 2, 0]  # the children wrote the new facts into the kept pages
+    with world.engine().begin() as conn:  # a new month: the study pages with a timeline render again, the rest kept
+        conn.execute(update(SyncRun).values(finished_at=dt.datetime(2026, 12, 2, 9, 1, tzinfo=dt.UTC)))
+        first = build_site_view(world.config, conn).studies[0]["nct_id"]
+    month = render(world, tmp_path / "three" / "site", 3)
+    render(world, tmp_path / "fresh" / "site", 1)
+    assert _files(tmp_path / "three" / "site") == _files(tmp_path / "fresh" / "site") and month.kept > 0
+    timeline = 'class="timeline-fig"' in (tmp_path / "fresh" / "site" / "study" / f"{first}.html").read_text("utf-8")
+    assert reports[6:] == [2 if timeline else 0, 0]  # a third of the first chunk rendered again: shared out
 
 
 def test_a_failing_page_leaves_the_site_as_it_was(world: Project, tmp_path: Path,

@@ -4,16 +4,21 @@ reports (the page manifest entries it made, for render's part).
 
 Fork, not spawn: a child starts with the finished view model and the compiled templates, so nothing is pickled on
 the way in, and only each child's report comes back, pickled through a pipe of its own. Linux only: elsewhere, or
-with one process asked for, everything runs here. A child ignores SIGINT and SIGTERM (its parent decides: a parent
-that stops for any reason kills its children), stops when its parent is gone, touches no database, and never returns
-into the parent's code: it ends with os._exit. A child's exception is raised in the parent as if the work had run
-there (with the child's traceback as a note), so a failing page fails the render the same way with or without
-children.
+with one process asked for, everything runs here. A child ignores SIGINT and SIGTERM (its parent decides: when the
+parent's share_out ends by an exception, Ctrl-C included, it kills its children; a parent killed outright takes
+them with it, by the kernel's parent-death signal), touches no database, writes its log lines to a stderr of its own,
+and never returns into the parent's code: it ends with os._exit. A child's exception is raised in the parent as if
+the work had run there, with the child's traceback as a note (one that cannot cross as itself comes as a
+RuntimeError with its words), so a failing page fails the render the same way with or without children.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
+import logging
+import math
 import os
 import pickle
 import signal
@@ -26,16 +31,26 @@ from typing import Any, NoReturn, TypeVar
 R = TypeVar("R")
 _TOKEN = struct.Struct("=I")
 # Every chunk number is written into the pipe before the children start, so they must fit its buffer (64 KiB on
-# Linux, of which 4 bytes per number).
+# Linux, 4 bytes per number; a smaller pipe is enlarged, or the work stays in this process).
 MAX_CHUNKS = 16384
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def usable_cores() -> int:
-    """The CPUs this process may run on."""
+    """The CPUs this process may run on: its affinity, capped by a cgroup v2 CPU quota (a container's --cpus)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as limits:
+            quota, period = limits.read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def can_fork() -> bool:
@@ -50,38 +65,109 @@ def share_out(chunks: Sequence[int], work: Callable[[Iterator[int]], None], proc
     `report()` made after its work, in the children's order. `start` runs in each child before its work; `first`
     runs here once the children have started, before this process takes its share."""
     processes = min(processes, len(chunks)) if can_fork() else 1
-    if processes <= 1:
+    claims = _claims_pipe(chunks) if processes > 1 else None
+    if claims is None:
         if first is not None:
             first()
         work(iter(chunks))
         return []
-    if len(chunks) > MAX_CHUNKS:
-        raise ValueError(f"at most {MAX_CHUNKS} chunks can be shared out, not {len(chunks)}")
-    claims, write = os.pipe()
+    reads: dict[int, int] = {}  # pid -> the read end of its report pipe, until read
+    alive: set[int] = set()  # pids not reaped yet
     try:
-        _write_all(write, b"".join(_TOKEN.pack(number) for number in chunks))
-    finally:
-        os.close(write)
-    children: dict[int, int] = {}  # pid -> the read end of its report pipe
-    try:
-        parent = os.getpid()
         for _ in range(processes - 1):
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child
-                os.close(read)
-                _child(_claimed(claims, parent), write, start, work, report, list(children.values()))
-            os.close(write)
-            children[pid] = read
+            _fork(claims, start, work, report, reads, alive)
         if first is not None:
             first()
         work(_claimed(claims))
-        return [_report(pid, children.pop(pid)) for pid in list(children)]
-    finally:
+        made = []
+        for pid in list(reads):
+            data = _read_all(reads[pid])
+            os.close(reads.pop(pid))
+            status = _end(pid, kill=False)
+            alive.discard(pid)
+            made.append(_result(pid, data, status))
+        return made
+    finally:  # when this process failed (or was interrupted), its children go too
         os.close(claims)
-        for pid, read in children.items():  # this process failed: its children go too
+        for read in reads.values():
             os.close(read)
+        for pid in alive:
             _end(pid)
+
+
+def _claims_pipe(chunks: Sequence[int]) -> int | None:
+    """The read end of a pipe holding every chunk number (the write end closed), or None when they cannot all be
+    put in before the children start (then the work stays in this process)."""
+    if len(chunks) > MAX_CHUNKS:
+        return None
+    data = b"".join(_TOKEN.pack(number) for number in chunks)
+    read, write = os.pipe()
+    try:
+        if fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) < len(data):
+            with contextlib.suppress(OSError):  # over the user's pipe quota, the kernel makes small pipes
+                fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(data))
+            if fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) < len(data):
+                os.close(read)
+                return None
+        _write_all(write, data)
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return read
+
+
+def _fork(claims: int, start: Callable[[], None] | None, work: Callable[[Iterator[int]], None],
+          report: Callable[[], Any], reads: dict[int, int], alive: set[int]) -> None:  # fmt: skip
+    """Start a child on its share, noted in `reads` (pid -> the read end of its report pipe) and `alive`. SIGINT and
+    SIGTERM are held back around the fork, so that neither process is interrupted before it knows what it is: the
+    child ignores them before letting them through, this process notes the child first."""
+    parent = os.getpid()
+    read, write = os.pipe()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _quiet(held, parent)
+                os.close(read)
+                for fd in reads.values():  # the earlier children's report pipes
+                    os.close(fd)
+                _child(_claimed(claims, parent), write, start, work, report)
+            finally:
+                os._exit(1)
+        reads[pid] = read
+        alive.add(pid)
+    except BaseException:
+        if read not in reads.values():  # not noted: share_out will not close it
+            os.close(read)
+        raise
+    finally:
+        if os.getpid() == parent:
+            os.close(write)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _quiet(held: Any, parent: int) -> None:
+    """A new child's first steps: SIGINT and SIGTERM ignored (then let through), killed when its parent dies, the
+    parent's signal pipe (a scheduler's) not ours to write, and a stderr of its own for its log lines (another
+    thread of the parent may have held the old one's lock at the fork)."""
+    for number in _STOPPING:
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                                                ctypes.c_ulong(0), ctypes.c_ulong(0))  # fmt: skip
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+    old = sys.stderr
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    for handler in logging.root.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+            handler.setStream(sys.stderr)
 
 
 def _claimed(claims: int, parent: int | None = None) -> Iterator[int]:
@@ -99,16 +185,10 @@ def _claimed(claims: int, parent: int | None = None) -> Iterator[int]:
 
 
 def _child(claimed: Iterator[int], write: int, start: Callable[[], None] | None, work: Callable[[Iterator[int]], None],
-           report: Callable[[], Any], others: list[int]) -> NoReturn:  # fmt: skip
+           report: Callable[[], Any]) -> NoReturn:  # fmt: skip
     """A child's whole life: its share of the work, then its report (or its exception) into `write`, then exit."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        with contextlib.suppress(ValueError):
-            signal.set_wakeup_fd(-1)  # the parent's signal pipe (a scheduler's) is not ours to write
-        for fd in others:  # the earlier children's report pipes
-            os.close(fd)
         try:
             if start is not None:
                 start()
@@ -127,25 +207,21 @@ def _child(claimed: Iterator[int], write: int, start: Callable[[], None] | None,
 
 
 def _failure(exc: BaseException) -> bytes:
-    """A child's exception for the parent, pickled: itself when it can be, else a RuntimeError with its words."""
+    """A child's exception for the parent, pickled: itself when it comes back as itself, else a RuntimeError with its
+    words (an exception class whose arguments do not rebuild it)."""
     trace = "".join(traceback.format_exception(exc))
     try:
-        return pickle.dumps(("error", exc, trace))
-    except Exception:  # an exception that does not pickle
+        data = pickle.dumps(("error", exc, trace))
+        pickle.loads(data)  # noqa: S301 - our own bytes
+        return data
+    except Exception:  # what does not pickle, or does not unpickle
         return pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), trace))
 
 
-def _report(pid: int, read: int) -> Any:
-    """A child's report read whole from its pipe, then the child reaped; its exception raised here."""
-    pieces = []
+def _result(pid: int, data: bytes, status: int) -> Any:
+    """A child's report from the bytes it wrote and its exit status; its exception raised here."""
     try:
-        while piece := os.read(read, 1 << 20):
-            pieces.append(piece)
-    finally:
-        os.close(read)
-        status = _end(pid, kill=False)
-    try:
-        payload = pickle.loads(b"".join(pieces))  # noqa: S301 - our own child's bytes, through our own pipe
+        payload = pickle.loads(data)  # noqa: S301 - our own child's bytes, through our own pipe
     except Exception:  # no (whole) report: the child died
         payload = None
     if isinstance(payload, tuple) and payload[0] == "ok" and status == 0:
@@ -158,12 +234,23 @@ def _report(pid: int, read: int) -> Any:
     raise RuntimeError(f"a render process ended without finishing its pages ({why})")
 
 
+def _read_all(fd: int) -> bytes:
+    pieces = []
+    while piece := os.read(fd, 1 << 20):
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 def _end(pid: int, kill: bool = True) -> int:
-    """Reap a child (killed first when `kill`); its exit status, negative for a signal."""
+    """Reap a child (killed first when `kill`); its exit status, negative for a signal (0 when it was reaped
+    already)."""
     if kill:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 0
     return os.waitstatus_to_exitcode(status)
 
 

@@ -180,9 +180,10 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     """Write the index, changes, glossary, about pages and each study's page, handout and calendar of a finished
     view into `folder`; every glossary term in their text links to its definition. A page whose inputs `reuse` finds
     unchanged is kept from the published site instead of being rendered. The studies' files are shared out among
-    `processes` processes (site/forked.py), this one rendering the other pages first; when this one kept most files
-    of the first chunk of studies (a re-render, which forking would slow down), it renders them all. Returns the
-    page count."""
+    `processes` processes (site/forked.py): this one renders the first chunk of studies, then the other pages, then
+    takes chunks like the others; when it rendered under a quarter of the first chunk's files (kept, or given new
+    footer facts: a re-render, which forking would slow down), it does all the work itself. Returns the page
+    count."""
     lang = str(env.globals.get("lang", "en"))
     top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
     inner = {**top, "root": "../"}
@@ -201,7 +202,8 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         kept = reuse.kept
         studies_of(iter(chunks[:1]))
         chunks = chunks[1:]
-        if reuse.kept - kept > len(view.studies[:size]) * len(PER_STUDY) / 2:  # mostly kept: one process is quicker
+        files = len(view.studies[:size]) * len(PER_STUDY)
+        if (files - (reuse.kept - kept)) * 4 < files:  # under a quarter rendered: one process is quicker
             processes = 1
     made = share_out(chunks, studies_of, processes, reuse.made if reuse else dict,
                      first=partial(_top_pages, env, folder, view, about, reuse, top, inner),
