@@ -184,11 +184,11 @@ def world(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
     return project
 
 
-def render(project: Project, out: Path, processes: int) -> RenderResult:
-    """`render_world` with [site] render_processes set."""
+def render(project: Project, out: Path, processes: int, languages: tuple[str, ...] = ("en",)) -> RenderResult:
+    """`render_world` with [site] render_processes (and languages) set."""
     config = project.config
-    config = dataclasses.replace(config, site=dataclasses.replace(config.site, render_processes=processes))
-    return render_site(config, project.engine(), out)
+    site = dataclasses.replace(config.site, render_processes=processes, languages=languages)
+    return render_site(dataclasses.replace(config, site=site), project.engine(), out)
 
 
 def _files(site: Path) -> dict[str, bytes]:
@@ -196,7 +196,7 @@ def _files(site: Path) -> dict[str, bytes]:
     files = {}
     for path in site.rglob("*"):
         rel = path.relative_to(site).as_posix()
-        if rel == reuse.MANIFEST:
+        if path.name == reuse.MANIFEST:
             manifest = reuse.orjson.loads(path.read_bytes())
             for entry in manifest["pages"].values():
                 entry.pop("mtime_ns")
@@ -273,4 +273,12 @@ def test_a_render_in_a_worker_thread_forks_too(world: Project, tmp_path: Path) -
     thread.start()
     thread.join(120)
     assert done and done[0].files == one.files
+    assert _files(tmp_path / "one" / "site") == _files(tmp_path / "three" / "site")
+
+
+def test_each_language_is_shared_out_and_comes_out_the_same(world: Project, tmp_path: Path) -> None:
+    both = ("en", "fr")
+    one = render(world, tmp_path / "one" / "site", 1, both)
+    three = render(world, tmp_path / "three" / "site", 3, both)
+    assert one.files == three.files and any(rel.startswith("fr/study/") for rel in three.files)
     assert _files(tmp_path / "one" / "site") == _files(tmp_path / "three" / "site")
