@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,15 +64,21 @@ def study_events(study: dict[str, Any]) -> list[StudyEvent]:
     return sorted(events, key=lambda e: e.day)
 
 
-def write_study_calendar(folder: Path, study: dict[str, Any]) -> None:
-    """Write calendar/<NCT id>.ics (the folder exists) with the dates of one study."""
-    write_staged(folder / "calendar" / f"{study['nct_id']}.ics",
-                 calendar_bytes(f"{study['nct_id']}: study dates", [vevent(e) for e in study_events(study)]))
+def write_study_calendar(folder: Path, study: dict[str, Any]) -> list[bytes]:
+    """Write calendar/<NCT id>.ics (the folder exists) with the dates of one study; returns its events serialised
+    (`vevent`), which followed.ics repeats."""
+    events = [vevent(e) for e in study_events(study)]
+    nct_id = study["nct_id"]
+    write_staged(folder / "calendar" / f"{nct_id}.ics", calendar_bytes(f"{nct_id}: study dates", events))
+    return events
 
 
-def write_followed(folder: Path, listed: Iterable[dict[str, Any]], site_title: str) -> None:
-    """Write calendar/followed.ics (the folder exists) with the dates of every study of `listed`, in its order."""
-    events = [vevent(e) for study in listed for e in study_events(study)]
+def write_followed(folder: Path, listed: Iterable[dict[str, Any]], site_title: str,
+                   serialised: Mapping[str, list[bytes]] | None = None) -> None:  # fmt: skip
+    """Write calendar/followed.ics (the folder exists) with the dates of every study of `listed`, in its order; a
+    study's events are taken from `serialised` (NCT id -> what `write_study_calendar` returned) when there."""
+    known = serialised or {}
+    events = [b for study in listed for b in known.get(study["nct_id"]) or [vevent(e) for e in study_events(study)]]
     write_staged(folder / "calendar" / FOLLOWED, calendar_bytes(f"{site_title}: study dates", events))
 
 

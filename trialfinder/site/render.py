@@ -143,10 +143,8 @@ def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lan
         view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
         reuse = PageReuse(out_dir, staging, code_version(), lang)
         pages = write_pages(make_environment(lang), staging, view, about, reuse,
-                            processes=render_processes(config.site.render_processes, len(view.studies)))
-        followed = [f"calendar/{study['nct_id']}.ics" for study in view.listed]
-        if not reuse.keep_derived(f"calendar/{FOLLOWED}", config.site.title, followed):
-            write_followed(staging, view.listed, config.site.title)
+                            processes=render_processes(config.site.render_processes, len(view.studies)),
+                            site_title=config.site.title)  # fmt: skip
         for name in STATIC_FILES:
             (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
@@ -176,9 +174,10 @@ def render_processes(configured: int, studies: int) -> int:
 
 
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
-                reuse: PageReuse | None = None, processes: int = 1) -> int:  # fmt: skip
-    """Write the index, changes, glossary, about pages and each study's page, handout and calendar of a finished
-    view into `folder`; every glossary term in their text links to its definition. A page whose inputs `reuse` finds
+                reuse: PageReuse | None = None, processes: int = 1, site_title: str = "") -> int:  # fmt: skip
+    """Write the index, changes, glossary, about pages, each study's page, handout and calendar, and followed.ics
+    (named after `site_title`) of a finished view into `folder`; every glossary term in their text links to its
+    definition. A page whose inputs `reuse` finds
     unchanged is kept from the published site instead of being rendered. The studies' files are shared out among
     `processes` processes (site/forked.py): this one renders the first chunk of studies, then the other pages, then
     takes chunks like the others; when it rendered under a quarter of the first chunk's files (kept, or given new
@@ -192,10 +191,17 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         (folder / name).mkdir(exist_ok=True)
     size = max(STUDIES_A_CHUNK, -(-len(view.studies) // MAX_CHUNKS))
 
+    serialised: dict[str, list[bytes]] = {}  # NCT id -> the events of the calendars written, for followed.ics
+
     def studies_of(claimed: Iterator[int]) -> None:
         for number in claimed:
             for study in view.studies[number * size:(number + 1) * size]:
-                _study_files(templates, folder, study, view.pictures, reuse, inner, lang)
+                events = _study_files(templates, folder, study, view.pictures, reuse, inner, lang)
+                if events is not None:
+                    serialised[study["nct_id"]] = events
+
+    def report() -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+        return (reuse.made() if reuse is not None else {}), serialised
 
     chunks = range(-(-len(view.studies) // size))
     if processes > 1 and reuse is not None and chunks:  # the first chunk says whether this is a re-render
@@ -205,12 +211,16 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
         files = len(view.studies[:size]) * len(PER_STUDY)
         if (files - (reuse.kept - kept)) * 4 < files:  # under a quarter rendered: one process is quicker
             processes = 1
-    made = share_out(chunks, studies_of, processes, reuse.made if reuse else dict,
+    made = share_out(chunks, studies_of, processes, report,
                      first=partial(_top_pages, env, folder, view, about, reuse, top, inner),
                      start=reuse.forget_made if reuse else None)  # fmt: skip
-    for entries in made:
+    for entries, events in made:
         if reuse is not None:
             reuse.add(entries)
+        serialised.update(events)
+    followed = [f"calendar/{study['nct_id']}.ics" for study in view.listed]
+    if reuse is None or not reuse.keep_derived(f"calendar/{FOLLOWED}", site_title, followed):
+        write_followed(folder, view.listed, site_title, serialised)
     return 3 + len(about) + 2 * len(view.studies)
 
 
@@ -247,8 +257,9 @@ def _top_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[A
 
 
 def _study_files(templates: tuple[Template, Template], folder: Path, study: dict[str, Any], pictures: StudyPictures,
-                 reuse: PageReuse | None, inner: dict[str, Any], lang: str) -> None:  # fmt: skip
-    """One study's page, handout and calendar (each kept when its inputs did not change)."""
+                 reuse: PageReuse | None, inner: dict[str, Any], lang: str) -> list[bytes] | None:  # fmt: skip
+    """One study's page, handout and calendar (each kept when its inputs did not change); the calendar's events
+    serialised when it was written."""
     nct_id = study["nct_id"]
     key = reuse.study_hash(study) if reuse is not None else None
     rel = f"study/{nct_id}.html"
@@ -257,7 +268,8 @@ def _study_files(templates: tuple[Template, Template], folder: Path, study: dict
     _page(reuse, folder, f"handout/{nct_id}.html", inner, (key, QUESTIONS),
           partial(_handout, templates[1], study, lang))
     if reuse is None or not reuse.keep(f"calendar/{nct_id}.ics", key):
-        write_study_calendar(folder, study)
+        return write_study_calendar(folder, study)
+    return None
 
 
 def _inner_page(template: Template, variables: dict[str, Any], lang: str, facts: dict[str, Any]) -> str:
