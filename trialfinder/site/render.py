@@ -177,12 +177,11 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
                 reuse: PageReuse | None = None, processes: int = 1, site_title: str = "") -> int:  # fmt: skip
     """Write the index, changes, glossary, about pages, each study's page, handout and calendar, and followed.ics
     (named after `site_title`) of a finished view into `folder`; every glossary term in their text links to its
-    definition. A page whose inputs `reuse` finds
-    unchanged is kept from the published site instead of being rendered. The studies' files are shared out among
-    `processes` processes (site/forked.py): this one renders the first chunk of studies, then the other pages, then
-    takes chunks like the others; when it rendered under a quarter of the first chunk's files (kept, or given new
-    footer facts: a re-render, which forking would slow down), it does all the work itself. Returns the page
-    count."""
+    definition. A page whose inputs `reuse` finds unchanged is kept from the published site instead of being
+    rendered. The studies' files are shared out among `processes` processes (site/forked.py): this one renders the
+    first chunk of studies, then the other pages, then takes chunks like the others; when it rendered under a
+    quarter of the first chunk's files (kept, or given new footer facts: a re-render, which forking would slow
+    down), it does all the work itself. Returns the page count."""
     lang = str(env.globals.get("lang", "en"))
     top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
     inner = {**top, "root": "../"}
