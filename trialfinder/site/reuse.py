@@ -245,7 +245,7 @@ class PageReuse:
         self.kept += made["kept"]
         self.kept_files.update(made["kept_files"])
         self.spots.update(made["spots"])
-        for folder, same in made["checked"].items():  # a check that failed anywhere turns splicing off for all
+        for folder, same in made["checked"].items():  # failed here if it failed in any process
             self._checked[folder] = self._checked.get(folder, True) and same
 
     def write(self) -> None:
