@@ -219,6 +219,8 @@ def test_three_processes_render_the_same_site_as_one(world: Project, tmp_path: P
     monkeypatch.setattr(render_module, "share_out", share_out)
     one = render(world, tmp_path / "one" / "site", 1)
     three = render(world, tmp_path / "three" / "site", 3)
+    assert (one.processes, three.processes) == (1, 3) and "s in 3 processes)" in three.summary()
+    assert one.summary().endswith(" s)")
     assert _files(tmp_path / "one" / "site") == _files(tmp_path / "three" / "site")
     assert one.files == three.files and one.pages == three.pages
     again = render(world, tmp_path / "three" / "site", 3)  # unchanged: every per-study file is kept, in one process

@@ -73,12 +73,15 @@ class RenderResult:
     files: tuple[str, ...]
     seconds: float
     kept: int = 0  # files whose inputs had not changed, kept (some with new footer facts written in: reuse.py)
+    processes: int = 1  # the most processes that rendered a language's study pages ([site] render_processes)
 
     def summary(self) -> str:
-        """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`, plus `; 140 unchanged files kept`."""
+        """`rendered 48 studies: 50 pages, 56 files in site/ (0.4 s)`, plus ` in 2 processes` and `; 140 unchanged
+        files kept`."""
+        shared = f" in {self.processes} processes" if self.processes > 1 else ""
         kept = f"; {self.kept} unchanged files kept" if self.kept else ""
         return (f"rendered {self.studies} studies: {self.pages} pages, {len(self.files)} files in {self.out_dir} "
-                f"({self.seconds:.1f} s{kept})")  # fmt: skip
+                f"({self.seconds:.1f} s{shared}{kept})")  # fmt: skip
 
 
 def render_site(
@@ -105,7 +108,8 @@ def render_site(
     files = tuple(f for r in results for f in (r.files if r.out_dir == out_dir else
                                                 (f"{r.out_dir.name}/{rel}" for rel in r.files)))  # fmt: skip
     return RenderResult(out_dir, results[-1].studies, sum(r.pages for r in results), files,
-                        time.perf_counter() - started, sum(r.kept for r in results))  # fmt: skip
+                        time.perf_counter() - started, sum(r.kept for r in results),
+                        max(r.processes for r in results))  # fmt: skip
 
 
 def _render_language(config: Config, source: Engine | Connection, site_dir: Path, lang: str, *,
@@ -142,7 +146,7 @@ def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lan
                 write_feeds(config, conn, staging)
         view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
         reuse = PageReuse(out_dir, staging, code_version(), lang)
-        pages = write_pages(make_environment(lang), staging, view, about, reuse,
+        pages, processes = write_pages(make_environment(lang), staging, view, about, reuse,
                             processes=render_processes(config.site.render_processes, len(view.studies)),
                             site_title=config.site.title)  # fmt: skip
         for name in STATIC_FILES:
@@ -154,7 +158,7 @@ def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lan
         files = _publish(staging, out_dir, set(reuse.kept_files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept)
+    return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept, processes)
 
 
 def language_facts(languages: Sequence[str], lang: str) -> dict[str, object]:
@@ -174,14 +178,15 @@ def render_processes(configured: int, studies: int) -> int:
 
 
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
-                reuse: PageReuse | None = None, processes: int = 1, site_title: str = "") -> int:  # fmt: skip
+                reuse: PageReuse | None = None, processes: int = 1,
+                site_title: str = "") -> tuple[int, int]:  # fmt: skip
     """Write the index, changes, glossary, about pages, each study's page, handout and calendar, and followed.ics
     (named after `site_title`) of a finished view into `folder`; every glossary term in their text links to its
     definition. A page whose inputs `reuse` finds unchanged is kept from the published site instead of being
     rendered. The studies' files are shared out among `processes` processes (site/forked.py): this one renders the
     first chunk of studies, then the other pages, then takes chunks like the others; when it rendered under a
     quarter of the first chunk's files (kept, or given new footer facts: a re-render, which forking would slow
-    down), it does all the work itself. Returns the page count."""
+    down), it does all the work itself. Returns the page count and how many processes rendered."""
     lang = str(env.globals.get("lang", "en"))
     top = {"languages": [], "up": "", **view.facts, "root": "", "about_pages": bool(about)}
     inner = {**top, "root": "../"}
@@ -220,7 +225,7 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     followed = [f"calendar/{study['nct_id']}.ics" for study in view.listed]
     if reuse is None or not reuse.keep_derived(f"calendar/{FOLLOWED}", site_title, followed):
         write_followed(folder, view.listed, site_title, serialised)
-    return 3 + len(about) + 2 * len(view.studies)
+    return 3 + len(about) + 2 * len(view.studies), 1 + len(made)
 
 
 def _top_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage], reuse: PageReuse | None,
