@@ -87,12 +87,17 @@ def share_out(chunks: Sequence[int], work: Callable[[Iterator[int]], None], proc
             alive.discard(pid)
             made.append(_result(pid, data, status))
         return made
-    finally:  # when this process failed (or was interrupted), its children go too
-        os.close(claims)
-        for read in reads.values():
-            os.close(read)
-        for pid in alive:
-            _end(pid)
+    finally:  # when this process failed (or was interrupted), its children go too: all killed first, then reaped
+        try:
+            for pid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(claims)
+            for read in reads.values():
+                os.close(read)
+            for pid in alive:
+                _end(pid, kill=False)
 
 
 def _claims_pipe(chunks: Sequence[int]) -> int | None:
@@ -101,32 +106,38 @@ def _claims_pipe(chunks: Sequence[int]) -> int | None:
     if len(chunks) > MAX_CHUNKS:
         return None
     data = b"".join(_TOKEN.pack(number) for number in chunks)
-    read, write = os.pipe()
+    read = write = -1
+    whole = False
     try:
+        read, write = os.pipe()
         if fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) < len(data):
             with contextlib.suppress(OSError):  # over the user's pipe quota, the kernel makes small pipes
                 fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(data))
             if fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) < len(data):
-                os.close(read)
                 return None
         _write_all(write, data)
-    except BaseException:
-        os.close(read)
-        raise
+        whole = True
+        return read
     finally:
-        os.close(write)
-    return read
+        try:
+            if write >= 0:
+                os.close(write)
+        finally:
+            if not whole and read >= 0:
+                os.close(read)
 
 
 def _fork(claims: int, start: Callable[[], None] | None, work: Callable[[Iterator[int]], None],
           report: Callable[[], Any], reads: dict[int, int], alive: set[int]) -> None:  # fmt: skip
     """Start a child on its share, noted in `reads` (pid -> the read end of its report pipe) and `alive`. SIGINT and
-    SIGTERM are held back around the fork, so that neither process is interrupted before it knows what it is: the
-    child ignores them before letting them through, this process notes the child first."""
+    SIGTERM are held back in this thread around the fork, so that the child ignores them before they can reach it,
+    and this thread notes the child before they can interrupt it."""
     parent = os.getpid()
-    read, write = os.pipe()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the mask as it is, to put back
+    read = write = -1
     try:
+        read, write = os.pipe()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
         pid = os.fork()
         if pid == 0:
             try:
@@ -140,19 +151,21 @@ def _fork(claims: int, start: Callable[[], None] | None, work: Callable[[Iterato
         reads[pid] = read
         alive.add(pid)
     except BaseException:
-        if read not in reads.values():  # not noted: share_out will not close it
+        if read >= 0 and read not in reads.values():  # not noted: share_out will not close it
             os.close(read)
         raise
     finally:
         if os.getpid() == parent:
-            os.close(write)
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            try:
+                if write >= 0:
+                    os.close(write)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _quiet(held: Any, parent: int) -> None:
-    """A new child's first steps: SIGINT and SIGTERM ignored (then let through), killed when its parent dies, the
-    parent's signal pipe (a scheduler's) not ours to write, and a stderr of its own for its log lines (another
-    thread of the parent may have held the old one's lock at the fork)."""
+    """A new child's first steps: SIGINT and SIGTERM ignored (then let through), killed when its parent dies, and
+    the parent's signal pipe (a scheduler's) not ours to write."""
     for number in _STOPPING:
         signal.signal(number, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -163,6 +176,11 @@ def _quiet(held: Any, parent: int) -> None:
                                                 ctypes.c_ulong(0), ctypes.c_ulong(0))  # fmt: skip
     if os.getppid() != parent:  # the parent died before the signal was asked for
         os._exit(1)
+
+
+def _own_stderr() -> None:
+    """A stderr of the child's own for its log lines (another thread of the parent may have held the old one's lock
+    at the fork), line-buffered, since the child ends with os._exit."""
     old = sys.stderr
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     for handler in logging.root.handlers:
@@ -190,6 +208,7 @@ def _child(claimed: Iterator[int], write: int, start: Callable[[], None] | None,
     code = 1
     try:
         try:
+            _own_stderr()
             if start is not None:
                 start()
             work(claimed)
