@@ -28,6 +28,8 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
+from trialfinder.site.staging import write_all
+
 R = TypeVar("R")
 _TOKEN = struct.Struct("=I")
 # Every chunk number is written into the pipe before the children start, so they must fit its buffer (64 KiB on
@@ -115,7 +117,7 @@ def _claims_pipe(chunks: Sequence[int]) -> int | None:
                 fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(data))
             if fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) < len(data):
                 return None
-        _write_all(write, data)
+        write_all(write, data)
         whole = True
         return read
     finally:
@@ -217,7 +219,7 @@ def _child(claimed: Iterator[int], write: int, start: Callable[[], None] | None,
             for _ in claimed:  # take the rest, so the other processes stop soon too
                 pass
             payload = _failure(exc)
-        _write_all(write, payload)
+        write_all(write, payload)
         code = 0
     except BaseException:  # noqa: S110 - nothing may escape a child into the parent's code
         pass
@@ -271,9 +273,3 @@ def _end(pid: int, kill: bool = True) -> int:
     except ChildProcessError:
         return 0
     return os.waitstatus_to_exitcode(status)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -28,13 +28,18 @@ def make_staging(out_dir: Path) -> Path:
 def write_staged(path: Path, text: str | bytes) -> None:
     """Write one file of a staging folder whole: UTF-8 text or bytes, by the os module's calls (open() builds a
     buffered file object for one write: 0.13 against 0.05 ms a file; a first render writes 15,000)."""
-    data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        while data:
-            data = data[os.write(handle, data):]
+        write_all(handle, text.encode("utf-8") if isinstance(text, str) else text)
     finally:
         os.close(handle)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to the file descriptor `fd` (os.write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def remove_dead_stagings(out_dir: Path) -> list[Path]:
