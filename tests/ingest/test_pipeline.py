@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +33,18 @@ class _Writer:
         return self.on_recognise() if self.on_recognise else {}
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a terminal, even where pytest was started with SIGINT ignored (a
+    background job of a non-interactive shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_a_signal_while_the_caller_waits_for_the_write_is_raised_only_once_the_thread_is_done() -> None:
     started, release = threading.Event(), threading.Event()
 
