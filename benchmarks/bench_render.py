@@ -81,8 +81,8 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
     children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the forked render processes so far
     # the same first render in one process ([site] render_processes = 1), in a new process as the first was (nothing
     # cached from the renders before it)
-    one_s, _ = fresh_process_render(folder / "tf.db", folder / "site-one", processes=1)
-    fresh_s, fresh_kept = fresh_process_render(folder / "tf.db", out)
+    one_s, _ = fresh_process_render(config.api.base_url, folder / "tf.db", folder / "site-one", processes=1)
+    fresh_s, fresh_kept = fresh_process_render(config.api.base_url, folder / "tf.db", out)
     index = (out / "index.html").read_bytes()
     pages = sorted(out.glob("study/*.html"), key=lambda p: p.stat().st_size)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -100,20 +100,21 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def fresh_process_render(db: Path, out: Path, processes: int = 0) -> tuple[float, int]:
+def fresh_process_render(base_url: str, db: Path, out: Path, processes: int = 0) -> tuple[float, int]:
     """`render_site` into `out` in a new process, as the daily job runs (nothing cached from the renders before it:
-    templates, catalogs, gazetteer, map shapes), with [site] render_processes = `processes`; returns its seconds
-    (imports not counted) and the files it kept."""
+    templates, catalogs, gazetteer, map shapes), with the same settings as the renders before (the daily job reads
+    the same config.toml each day: a changed setting is a changed input) but [site] render_processes =
+    `processes`; returns its seconds (imports not counted) and the files it kept."""
     code = ("import dataclasses, sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
             "from benchmarks.bench_sync import config_for; from trialfinder.db import open_database; "
             "from trialfinder.site.render import render_site; "
-            "config = config_for('http://127.0.0.1:9', sys.argv[2]); engine = open_database(config.database.url); "
+            "config = config_for(sys.argv[5], sys.argv[2]); engine = open_database(config.database.url); "
             "config = dataclasses.replace(config, site=dataclasses.replace(config.site, "
             "render_processes=int(sys.argv[4]))); "
             "started = time.perf_counter(); result = render_site(config, engine, Path(sys.argv[3])); "
             "print(time.perf_counter() - started, result.kept)")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code, str(REPO), str(db), str(out), str(processes)], check=True,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, str(REPO), str(db), str(out), str(processes), base_url],
+                          check=True, capture_output=True, text=True)  # fmt: skip
     seconds, kept = done.stdout.split()
     return float(seconds), int(kept)
 
