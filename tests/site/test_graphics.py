@@ -44,6 +44,27 @@ def test_country_shapes_come_from_natural_earth_without_antarctica() -> None:
     assert re.fullmatch(r"(M-?\d+ -?\d+l[-\d ]+z)+", d) and len(d) < 2000  # whole numbers, relative steps
 
 
+def test_each_simplification_stays_within_its_tolerance_and_the_finest_of_the_file() -> None:
+    """The coarser levels are made from FINEST's shape (fast): as close to the file's as simplifying the file's shape
+    to that level directly, give or take FINEST (simplifying with the topology kept may stray a little beyond the
+    tolerance, to keep a ring a ring)."""
+    import shapely
+
+    from trialfinder.site.worldmap import FINEST, MIN_SPAN, _simplified, _tolerance
+
+    assert _tolerance(MIN_SPAN) == FINEST and _tolerance(360.0) == 1.0
+    for country in [c for c in countries() if c.code in ("FR", "NO", "ID", "CL", "JP")]:
+        finest = _simplified(country.code, FINEST)
+        assert shapely.hausdorff_distance(finest, country.geometry) <= FINEST * 1.5
+        assert shapely.get_num_coordinates(finest) < shapely.get_num_coordinates(country.geometry) / 3
+        for level in (0.25, 0.5, 1.0):
+            coarse = _simplified(country.code, level)
+            direct = country.geometry.simplify(level, preserve_topology=True)
+            assert shapely.hausdorff_distance(coarse, country.geometry) <= max(
+                shapely.hausdorff_distance(direct, country.geometry), level) + FINEST
+            assert shapely.get_num_coordinates(coarse) < shapely.get_num_coordinates(finest)
+
+
 def site_of(geo: str, state: str = "open", place: str = "Paris, France", number: int = 1) -> dict[str, Any]:
     return {"geo": geo, "state": state, "facility": f"Hospital {number}", "place": place, "id": f"site-{number}"}
 

