@@ -86,7 +86,8 @@ def _polygons(geo: Any) -> list[Polygon]:
 @functools.cache
 def _simplified(code: str, tolerance: float) -> BaseGeometry:
     """A country's shape simplified (topology kept) to `tolerance` degrees: FINEST from the file's shape, a coarser
-    one from FINEST's (so within FINEST + `tolerance` of the file's): the 1:10m shapes are slow to simplify (0.45 s
+    one from FINEST's (as close to the file's as a direct simplification, give or take FINEST: keeping the topology
+    may stray a little beyond a tolerance; tests/site/test_graphics.py): the 1:10m shapes are slow to simplify (0.45 s
     for all countries at each level, against 0.02-0.04 s from FINEST's), and every render process needs a few."""
     if tolerance > FINEST:
         return _simplified(code, FINEST).simplify(tolerance, preserve_topology=True)
