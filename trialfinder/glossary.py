@@ -99,39 +99,77 @@ def terms_in(text: str, lang: str = DEFAULT_LANGUAGE) -> list[Term]:
 
 def link_terms(html: str, root: str = "", lang: str = DEFAULT_LANGUAGE) -> str:
     """Rendered HTML with every glossary term in its text made a link to `<root>glossary.html#<id>`."""
-    skip: list[str] = []  # the open elements (of _SKIP) we are inside
     parts = _TAG.split(html)  # text, tag, text, tag, ..., text: the tags at the odd places
-    if parts[0]:
-        parts[0] = _linked(parts[0], root, lang)
-    for i in range(1, len(parts), 2):
-        kind = _skip_tag(parts[i])
-        if kind is not None:
-            closing, name = kind
-            if not closing:
-                skip.append(name)
-            elif name in skip:
-                del skip[len(skip) - 1 - skip[::-1].index(name):]
-        if not skip and parts[i + 1]:
-            parts[i + 1] = _linked(parts[i + 1], root, lang)
+    linked = _LINKED.get((root, lang))
+    if linked is None:
+        linked = _LINKED.setdefault((root, lang), _Linked(root, lang))
+    # one character a tag ("." for most; a letter for a tag opening or closing an element of _SKIP), so that the
+    # loop below visits only those (a tenth of a page's tags); the texts between them are linked by map() at once
+    codes = "".join(map(_CODES.__getitem__, parts[1::2]))
+    skip: list[str] = []  # the open elements (of _SKIP) we are inside
+    start = 0  # the place in `parts` of the first text after the last tag of _SKIP seen
+    for found in _SKIP_CODE.finditer(codes):
+        end = 2 * found.start() + 1  # that tag's place in `parts`
+        if not skip:
+            parts[start:end:2] = map(linked.__getitem__, parts[start:end:2])
+        closing, name = _CODE_KIND[found.group()]
+        if not closing:
+            skip.append(name)
+        elif name in skip:
+            del skip[len(skip) - 1 - skip[::-1].index(name):]
+        start = end + 1
+    if not skip:
+        parts[start::2] = map(linked.__getitem__, parts[start::2])
     return "".join(parts)
 
 
 # Pages repeat their tags and most of their text (a 5,000-study site: 570,000 text pieces, 22,000 different ones per
-# 3,000 pages), so what each piece becomes is remembered: the linker took a fifth of a first render before.
-@lru_cache(maxsize=16384)
-def _skip_tag(tag: str) -> tuple[bool, str] | None:
-    """(closing, name) when `tag` opens or closes an element whose text cannot hold a link; None otherwise."""
-    match = _TAG_NAME.match(tag)
-    if not match or tag.startswith("<!"):
-        return None
-    closing, name = match.group(1) == "/", match.group(2).lower()
-    return (closing, name) if name in _SKIP and name not in _VOID and not tag.endswith("/>") else None
+# 3,000 pages), so what each tag and piece becomes is remembered (up to _REMEMBERED of each, then forgotten at
+# once): the linker took a fifth of a first render before, a sixth with lru_cache'd calls a piece.
+_REMEMBERED = 65536
+_SKIP_NAMES = sorted(_SKIP)
+_OPENS = {name: chr(ord("a") + i) for i, name in enumerate(_SKIP_NAMES)}
+_CLOSES = {name: code.upper() for name, code in _OPENS.items()}
+_CODE_KIND = {**{code: (False, name) for name, code in _OPENS.items()},
+              **{code: (True, name) for name, code in _CLOSES.items()}}  # fmt: skip
+_SKIP_CODE = re.compile(r"[^.]")
 
 
-@lru_cache(maxsize=65536)
-def _linked(text: str, root: str, lang: str) -> str:
-    """A piece of page text (between tags) with its glossary terms linked."""
-    return _pattern(lang)[0].sub(lambda match: _link(match, root, lang), text)
+class _TagCodes(dict[str, str]):
+    """tag -> "." or the letter of its (closing, name) when it opens or closes an element whose text cannot hold a
+    link (void and self-closed elements, comments and declarations never do)."""
+
+    def __missing__(self, tag: str) -> str:
+        match = _TAG_NAME.match(tag)
+        code = "."
+        if match and not tag.startswith("<!"):
+            closing, name = match.group(1) == "/", match.group(2).lower()
+            if name in _SKIP and name not in _VOID and not tag.endswith("/>"):
+                code = (_CLOSES if closing else _OPENS)[name]
+        if len(self) >= _REMEMBERED:
+            self.clear()
+        self[tag] = code
+        return code
+
+
+class _Linked(dict[str, str]):
+    """A piece of page text (between tags) -> the piece with its glossary terms linked, for one root and language."""
+
+    def __init__(self, root: str, lang: str) -> None:
+        super().__init__()
+        self.root, self.lang = root, lang
+
+    def __missing__(self, text: str) -> str:
+        root, lang = self.root, self.lang
+        linked = _pattern(lang)[0].sub(lambda match: _link(match, root, lang), text) if text else text
+        if len(self) >= _REMEMBERED:
+            self.clear()
+        self[text] = linked
+        return linked
+
+
+_CODES = _TagCodes()
+_LINKED: dict[tuple[str, str], _Linked] = {}
 
 
 def _link(match: re.Match[str], root: str, lang: str) -> str:

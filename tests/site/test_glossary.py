@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Project, write_config
 from tests.siteworld import build_site_world, render_world
@@ -122,3 +124,45 @@ def test_render_with_a_bad_content_folder_is_one_line_and_exit_2(project: Projec
     result = project.cli("render", expect=2)
     assert result.stderr.startswith("trialfinder: error: cannot render the site: the content folder ")
     assert result.stderr.count("\n") == 1
+
+
+def _one_tag_at_a_time(html: str, root: str, lang: str) -> str:
+    """The linker written plainly (each tag looked at in turn), as link_terms was before it skipped ahead to the
+    tags of elements that cannot hold a link: the property below holds link_terms to it."""
+    skip: list[str] = []
+    parts = re.split(r"(<!--.*?-->|<[^>]*>)", html, flags=re.S)
+    pattern = glossary._pattern(lang)[0]
+
+    def linked(text: str) -> str:
+        return pattern.sub(lambda m: glossary._link(m, root, lang), text)
+
+    parts[0] = linked(parts[0])
+    for i in range(1, len(parts), 2):
+        match = re.match(r"<\s*(/?)\s*([a-zA-Z0-9]+)", parts[i])
+        if match and not parts[i].startswith("<!") and not parts[i].endswith("/>"):
+            closing, name = match.group(1) == "/", match.group(2).lower()
+            if name in glossary._SKIP and name not in glossary._VOID:
+                if not closing:
+                    skip.append(name)
+                elif name in skip:
+                    del skip[len(skip) - 1 - skip[::-1].index(name):]
+        if not skip:
+            parts[i + 1] = linked(parts[i + 1])
+    return "".join(parts)
+
+
+_PIECES = st.sampled_from([
+    "<a href='x'>", "</a>", "<A>", "</ A>", "<head>", "</head>", "<title>", "</title>", "<button>", "</button>",
+    "<label for=a>", "</label>", "<summary>", "</summary>", "<dfn>", "</dfn>", "<a/>", "<br>", "<p>", "</p>",
+    "<div class='phase 2'>", "</div>", "<!-- <a> placebo -->", "<!doctype html>", "<svg><text>", "</text></svg>",
+    "placebo", " Phase 2 ", "randomized", "double-blind", "sponsor.", "phase\n3", "x", " ", "\n", "&amp;", ">", "<",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=40), st.sampled_from(["", "../"]), st.sampled_from(["en", "fr", "de"]))
+def test_link_terms_as_one_tag_at_a_time(pieces: list[str], root: str, lang: str) -> None:
+    """Whatever the nesting (unclosed, stray or repeated tags of elements that cannot hold a link, comments,
+    self-closed tags), link_terms links exactly what the plain tag-by-tag linker links."""
+    html = "".join(pieces)
+    assert glossary.link_terms(html, root, lang) == _one_tag_at_a_time(html, root, lang)
