@@ -73,12 +73,13 @@ LANGUAGE_FILTERS = {
 
 def printable_output(value: Any) -> Any:
     """Jinja2's finalize: every value a template prints loses its control characters (Markup stays Markup)."""
-    if isinstance(value, str):
-        cleaned = wording.printable(value)  # the text itself when it has none (nearly always)
-        if cleaned is value:
-            return value
+    if isinstance(value, str) and _find_control(value) is not None:  # nearly never: the value itself
+        cleaned = wording.printable(value)
         return Markup(cleaned) if isinstance(value, Markup) else cleaned  # noqa: S704 - removing characters
     return value
+
+
+_find_control = wording.find_control  # called for every value a page prints: one lookup less each time
 
 
 # The static site's Content-Security-Policy (a <meta http-equiv> on every page, deploy/README.md as a header too):

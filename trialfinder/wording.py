@@ -18,6 +18,9 @@ from trialfinder.i18n import N_, NP_, ntr, tr
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+find_control = _CONTROL.search  # the first control character `printable` removes, or None
+
+
 def printable(text: str) -> str:
     """`text` without control characters other than tab and newline (the one helper every output uses)."""
     return _CONTROL.sub("", text) if _CONTROL.search(text) else text
