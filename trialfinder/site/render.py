@@ -325,12 +325,20 @@ def _write(path: Path, text: str | bytes) -> None:
 
 def _publish(staging: Path, out_dir: Path, kept: set[str]) -> tuple[str, ...]:
     """Move every staged file into out_dir (index.html, then the page manifest, last), then drop study and about
-    pages neither rendered nor `kept` in place; returns both."""
+    pages neither rendered nor `kept` in place; returns both. A staged folder that out_dir does not have yet (a first
+    render's study/, handout/, calendar/) moves whole, by one rename instead of one a file."""
     staged = manifest_last(_files_under(staging))
     out_dir.mkdir(parents=True, exist_ok=True)
+    whole = set()
+    for name in sorted(os.listdir(staging)):
+        if os.path.isdir(os.path.join(staging, name)) and not os.path.lexists(os.path.join(out_dir, name)):
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+            whole.add(name)
     made: set[str] = set()
     for rel in staged:
         folder = rel.rpartition("/")[0]
+        if folder.partition("/")[0] in whole:
+            continue
         if folder and folder not in made:
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
             made.add(folder)
