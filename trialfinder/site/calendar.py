@@ -108,8 +108,16 @@ def _text(value: str) -> str:
 def _fold(line: str) -> str:
     """A content line folded as icalendar folds it (a piece of at most 74 octets, then CRLF and a space; an escaping
     backslash moves to the next piece), with its CRLF."""
-    if len(line) < 75 and line.isascii():
-        return line + "\r\n"
+    if line.isascii():  # one octet a character: the pieces are slices (a description is 10-20 of them)
+        if len(line) < 75:
+            return line + "\r\n"
+        sliced, start = [], 0
+        while len(line) - start > 74:
+            end = start + 74 if line[start + 73] not in "\\^" else start + 73
+            sliced.append(line[start:end])
+            start = end
+        sliced.append(line[start:])
+        return "\r\n ".join(sliced) + "\r\n"
     pieces: list[str] = []
     current: list[str] = []
     count = 0
